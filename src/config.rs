@@ -1,0 +1,694 @@
+//! Configuration: the TOML schema, the embedded NextAuth defaults, layering
+//! (built-in defaults < file < environment < flags) and validation.
+//!
+//! Every error in a file names the file, the line and column, and the key, so
+//! a bad config is fixed without guesswork; nothing listens before the whole
+//! configuration is valid.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use http::uri::{Authority, Scheme};
+use http::{Method, Uri};
+use serde::{Deserialize, Serialize};
+
+use crate::decision::{Mode, Policy, SessionCookieNames};
+use crate::routes::{AllowRule, PathPattern};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Where `next start` listens by default.
+pub const DEFAULT_UPSTREAM: &str = "http://127.0.0.1:3000";
+/// NextAuth v4 and next-auth v5 mount their routes here.
+pub const DEFAULT_BASE_PATH: &str = "/api/auth";
+/// v4 and v5 session cookie names, plain and with the `__Secure-` prefix used on https.
+pub const DEFAULT_SESSION_COOKIES: [&str; 4] = [
+    "next-auth.session-token",
+    "__Secure-next-auth.session-token",
+    "authjs.session-token",
+    "__Secure-authjs.session-token",
+];
+
+/// The effective configuration, every default filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub upstream: Upstream,
+    pub mode: Mode,
+    pub base_path: BasePath,
+    pub log_format: LogFormat,
+    pub session: Session,
+    pub timeouts: Timeouts,
+    pub allow: Vec<AllowRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    /// Exact base names; `name.0`, `name.1`, … match automatically.
+    #[serde(deserialize_with = "cookie_names")]
+    pub cookies: Vec<String>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self {
+            cookies: DEFAULT_SESSION_COOKIES.map(String::from).to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// TCP connect to the upstream; past it the client gets a 502.
+    #[serde(with = "positive_duration")]
+    pub connect: Duration,
+    /// From sending the request to the upstream's response headers; past it, 504.
+    #[serde(with = "positive_duration")]
+    pub response: Duration,
+    /// Idle pooled upstream connections are closed after this. Keep it below
+    /// Node's 5 s keep-alive timeout so Next.js never closes one under us.
+    #[serde(with = "positive_duration")]
+    pub pool_idle: Duration,
+    /// Time a client has to send its request headers (slowloris guard).
+    #[serde(with = "positive_duration")]
+    pub client_header: Duration,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            response: Duration::from_secs(60),
+            pool_idle: Duration::from_secs(4),
+            client_header: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log pipelines.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let base_path = BasePath::default();
+        Self {
+            listen: DEFAULT_LISTEN.parse().expect("default listen address"),
+            upstream: DEFAULT_UPSTREAM.parse().expect("default upstream"),
+            mode: Mode::default(),
+            allow: base_path.default_allow(),
+            base_path,
+            log_format: LogFormat::default(),
+            session: Session::default(),
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// Values given on the command line or in the environment; they win over the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub upstream: Option<Upstream>,
+    pub mode: Option<Mode>,
+    pub log_format: Option<LogFormat>,
+}
+
+/// The file as written: what is absent takes its default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    upstream: Option<Upstream>,
+    mode: Option<Mode>,
+    base_path: Option<BasePath>,
+    log_format: Option<LogFormat>,
+    session: Option<Session>,
+    timeouts: Option<Timeouts>,
+    allow: Option<Vec<AllowRule>>,
+}
+
+impl Config {
+    /// Builds the effective configuration from an optional file and overrides.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let from_file = match file {
+            None => FileConfig::default(),
+            Some(path) => {
+                let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                parse_file(&source, path)?
+            }
+        };
+        let mut config = Config::from(from_file);
+        config.apply(overrides);
+        Ok(config)
+    }
+
+    /// Parses TOML text; `origin` only names the source in errors.
+    pub fn from_toml(source: &str, origin: &Path) -> Result<Config, ConfigError> {
+        parse_file(source, origin).map(Config::from)
+    }
+
+    fn apply(&mut self, overrides: &Overrides) {
+        if let Some(listen) = overrides.listen {
+            self.listen = listen;
+        }
+        if let Some(upstream) = &overrides.upstream {
+            self.upstream = upstream.clone();
+        }
+        if let Some(mode) = overrides.mode {
+            self.mode = mode;
+        }
+        if let Some(log_format) = overrides.log_format {
+            self.log_format = log_format;
+        }
+    }
+
+    /// The effective configuration as TOML, as `cookieguard check` prints it.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("the configuration always serialises")
+    }
+
+    pub fn policy(&self) -> Policy {
+        Policy {
+            session: SessionCookieNames::new(self.session.cookies.iter().cloned()),
+            allow: self.allow.clone(),
+            mode: self.mode,
+        }
+    }
+}
+
+impl From<FileConfig> for Config {
+    fn from(file: FileConfig) -> Self {
+        let defaults = Config::default();
+        let base_path = file.base_path.unwrap_or(defaults.base_path);
+        Config {
+            listen: file.listen.unwrap_or(defaults.listen),
+            upstream: file.upstream.unwrap_or(defaults.upstream),
+            mode: file.mode.unwrap_or(defaults.mode),
+            allow: file.allow.unwrap_or_else(|| base_path.default_allow()),
+            base_path,
+            log_format: file.log_format.unwrap_or(defaults.log_format),
+            session: file.session.unwrap_or(defaults.session),
+            timeouts: file.timeouts.unwrap_or(defaults.timeouts),
+        }
+    }
+}
+
+fn parse_file(source: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+    toml::from_str(source).map_err(|error| ConfigError::at(path, source, &error))
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: {}{message}", path.display(), key.as_ref().map(|k| format!("`{k}`: ")).unwrap_or_default())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        /// Dotted key path, e.g. `timeouts.connect` or `allow[1].path`.
+        key: Option<String>,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    fn at(path: &Path, source: &str, error: &toml::de::Error) -> ConfigError {
+        let offset = error.span().map_or(0, |span| span.start).min(source.len());
+        let before = &source[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        ConfigError::Invalid {
+            path: path.to_owned(),
+            line,
+            column,
+            key: key_at(source, offset),
+            message: error.message().trim_end().to_owned(),
+        }
+    }
+}
+
+/// The dotted key whose line holds `offset`: the nearest `key =` at or above
+/// it inside the current table, prefixed with the table (`allow[N]` for the
+/// N-th array-of-tables entry).
+fn key_at(source: &str, offset: usize) -> Option<String> {
+    let mut table: Option<String> = None;
+    let mut array_counts: Vec<(String, usize)> = Vec::new();
+    let mut key: Option<String> = None;
+    let mut line_start = 0;
+    for line in source.split_inclusive('\n') {
+        if line_start > offset {
+            break;
+        }
+        line_start += line.len();
+        let trimmed = line.trim();
+        if let Some(name) = trimmed
+            .strip_prefix("[[")
+            .and_then(|r| r.split("]]").next())
+        {
+            let name = name.trim().to_owned();
+            let index = match array_counts.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, count)) => {
+                    *count += 1;
+                    *count - 1
+                }
+                None => {
+                    array_counts.push((name.clone(), 1));
+                    0
+                }
+            };
+            table = Some(format!("{name}[{index}]"));
+            key = None;
+        } else if let Some(name) = trimmed.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            table = Some(name.trim().to_owned());
+            key = None;
+        } else if let Some((name, _)) = trimmed.split_once('=') {
+            let name = name.trim();
+            let bare = name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"'));
+            if bare && !name.is_empty() {
+                key = Some(name.trim_matches('"').to_owned());
+            }
+        }
+    }
+    match (table, key) {
+        (Some(table), Some(key)) => Some(format!("{table}.{key}")),
+        (table, key) => key.or(table),
+    }
+}
+
+/// The upstream origin: `http://host:port`. Only plain HTTP; TLS ends in front
+/// of cookieguard, and the app listens on a private address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    authority: Authority,
+}
+
+impl Upstream {
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// The absolute URI for a request path and query on the upstream.
+    pub fn uri_for(&self, path_and_query: &str) -> Result<Uri, http::Error> {
+        Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("`{0}` is not a URL: {1}")]
+    NotAUrl(String, http::uri::InvalidUri),
+    #[error("`{0}` needs a scheme and a host, like http://127.0.0.1:3000")]
+    Incomplete(String),
+    #[error(
+        "`{0}`: only http:// upstreams are supported (end TLS in front of cookieguard, not behind it)"
+    )]
+    NotHttp(String),
+    #[error("`{0}`: the upstream is an origin; a path, query or user info is not allowed")]
+    NotAnOrigin(String),
+}
+
+impl FromStr for Upstream {
+    type Err = UpstreamError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let uri: Uri = text
+            .parse()
+            .map_err(|e| UpstreamError::NotAUrl(text.to_owned(), e))?;
+        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+            return Err(UpstreamError::Incomplete(text.to_owned()));
+        };
+        if *scheme != Scheme::HTTP {
+            return Err(UpstreamError::NotHttp(text.to_owned()));
+        }
+        let path_ok = matches!(uri.path(), "" | "/");
+        if !path_ok || uri.query().is_some() || authority.as_str().contains('@') {
+            return Err(UpstreamError::NotAnOrigin(text.to_owned()));
+        }
+        if authority.host().is_empty() {
+            return Err(UpstreamError::Incomplete(text.to_owned()));
+        }
+        Ok(Upstream {
+            authority: authority.clone(),
+        })
+    }
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "http://{}", self.authority)
+    }
+}
+
+impl Serialize for Upstream {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Upstream {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where the NextAuth routes are mounted; moves the default allow rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BasePath(String);
+
+impl Default for BasePath {
+    fn default() -> Self {
+        BasePath(DEFAULT_BASE_PATH.to_owned())
+    }
+}
+
+impl TryFrom<String> for BasePath {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        let trimmed = text.trim_end_matches('/');
+        if !text.starts_with('/') {
+            return Err(format!("base path `{text}` must start with `/`"));
+        }
+        if text.contains(['*', '?', '#', '%']) || text.split('/').any(|s| s == "." || s == "..") {
+            return Err(format!(
+                "base path `{text}` must be a plain path like /api/auth (no wildcards, escapes, query or dot segments)"
+            ));
+        }
+        Ok(BasePath(trimmed.to_owned()))
+    }
+}
+
+impl From<BasePath> for String {
+    fn from(base: BasePath) -> String {
+        if base.0.is_empty() {
+            "/".to_owned()
+        } else {
+            base.0
+        }
+    }
+}
+
+impl BasePath {
+    /// The routes NextAuth uses to change the session: update, sign-in
+    /// callbacks (credentials, OAuth, email, WebAuthn) and sign-out.
+    pub fn default_allow(&self) -> Vec<AllowRule> {
+        let rule = |methods: &[Method], suffix: &str| AllowRule {
+            methods: Some(methods.to_vec()),
+            path: PathPattern::from_str(&format!("{}{suffix}", self.0))
+                .expect("a validated base path makes valid patterns"),
+            query: Vec::new(),
+            headers: Vec::new(),
+        };
+        vec![
+            rule(&[Method::POST], "/session"),
+            rule(&[Method::GET, Method::POST], "/callback/*"),
+            rule(&[Method::POST], "/signout"),
+        ]
+    }
+}
+
+fn cookie_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    use serde::de::Error;
+    let names = Vec::<String>::deserialize(d)?;
+    if names.is_empty() {
+        return Err(D::Error::custom(
+            "name at least one session cookie (an empty list would guard nothing)",
+        ));
+    }
+    for name in &names {
+        // RFC 6265 cookie-name is an HTTP token.
+        let token = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+        if !token {
+            return Err(D::Error::custom(format!(
+                "`{name}` is not a valid cookie name"
+            )));
+        }
+    }
+    Ok(names)
+}
+
+/// humantime durations (`"4s"`, `"500ms"`, `"1m"`) that must not be zero.
+mod positive_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        use serde::de::Error;
+        let text = String::deserialize(d)?;
+        let duration = humantime::parse_duration(&text).map_err(|e| {
+            D::Error::custom(format!(
+                "`{text}` is not a duration like \"5s\" or \"500ms\": {e}"
+            ))
+        })?;
+        if duration.is_zero() {
+            return Err(D::Error::custom("must be longer than zero"));
+        }
+        Ok(duration)
+    }
+
+    pub fn serialize<S: Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        humantime_serde::serialize(duration, s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHIPPED: &str = include_str!("../config/cookieguard.toml");
+
+    fn parse(source: &str) -> Result<Config, String> {
+        Config::from_toml(source, Path::new("test.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn shipped_file_equals_compiled_in_defaults() {
+        assert_eq!(parse(SHIPPED).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn shipped_file_sets_every_key() {
+        let shipped: toml::Table = toml::from_str(SHIPPED).unwrap();
+        let effective: toml::Table = toml::from_str(&Config::default().to_toml()).unwrap();
+        assert_eq!(shipped, effective);
+    }
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn effective_config_round_trips() {
+        let config = parse(
+            r#"
+            listen = "0.0.0.0:9000"
+            upstream = "http://app:3000"
+            mode = "report"
+            [[allow]]
+            path = "/x/**"
+            query = ["q"]
+            headers = ["Next-Action"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(parse(&config.to_toml()).unwrap(), config);
+        assert!(config.to_toml().contains("headers = [\"next-action\"]"));
+    }
+
+    #[test]
+    fn base_path_moves_the_default_rules() {
+        let config = parse("base_path = \"/auth/\"").unwrap();
+        let paths: Vec<&str> = config.allow.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["/auth/session", "/auth/callback/*", "/auth/signout"]
+        );
+        assert_eq!(String::from(config.base_path), "/auth");
+        let root = parse("base_path = \"/\"").unwrap();
+        let paths: Vec<&str> = root.allow.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(paths, ["/session", "/callback/*", "/signout"]);
+    }
+
+    #[test]
+    fn allow_list_in_file_replaces_the_defaults() {
+        let config = parse("[[allow]]\npath = \"/only\"\n").unwrap();
+        assert_eq!(config.allow.len(), 1);
+        assert_eq!(config.allow[0].methods, None);
+    }
+
+    #[test]
+    fn overrides_win() {
+        let mut config = parse("listen = \"127.0.0.1:1\"\nmode = \"report\"").unwrap();
+        config.apply(&Overrides {
+            listen: Some("127.0.0.1:2".parse().unwrap()),
+            upstream: Some("http://10.0.0.1:80".parse().unwrap()),
+            mode: Some(Mode::Strip),
+            log_format: Some(LogFormat::Json),
+        });
+        assert_eq!(config.listen.port(), 2);
+        assert_eq!(config.upstream.to_string(), "http://10.0.0.1:80");
+        assert_eq!(config.mode, Mode::Strip);
+        assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn errors_name_line_column_and_key() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "lisen = \"x\"",
+                "test.toml:1:1: `lisen`: unknown field `lisen`",
+            ),
+            (
+                "listen = \"nope\"",
+                "test.toml:1:10: `listen`: invalid socket address syntax",
+            ),
+            (
+                "\nupstream = \"https://a:1\"",
+                "test.toml:2:12: `upstream`: `https://a:1`: only http:// upstreams are supported",
+            ),
+            (
+                "upstream = \"http://a:1/app\"",
+                "test.toml:1:12: `upstream`: `http://a:1/app`: the upstream is an origin",
+            ),
+            (
+                "mode = \"guardx\"",
+                "test.toml:1:8: `mode`: unknown variant `guardx`, expected `strip` or `report`",
+            ),
+            (
+                "[session]\ncookies = []",
+                "test.toml:2:11: `session.cookies`: name at least one session cookie",
+            ),
+            (
+                "[session]\ncookies = [\n  \"ok\",\n  \"bad;name\"\n]",
+                "test.toml:2:11: `session.cookies`: `bad;name` is not a valid cookie name",
+            ),
+            (
+                "[session]\ncookie = [\"a\"]",
+                "test.toml:2:1: `session.cookie`: unknown field `cookie`",
+            ),
+            (
+                "[timeouts]\nconnect = \"0s\"",
+                "test.toml:2:11: `timeouts.connect`: must be longer than zero",
+            ),
+            (
+                "[timeouts]\nresponse = \"soon\"",
+                "test.toml:2:12: `timeouts.response`: `soon` is not a duration",
+            ),
+            (
+                "[timeouts]\nresponse = 5",
+                "test.toml:2:12: `timeouts.response`: invalid type: integer `5`, expected a string",
+            ),
+            (
+                "[[allow]]\npath = \"/a\"\n[[allow]]\npath = \"/b/**/c\"",
+                "test.toml:4:8: `allow[1].path`: path pattern `/b/**/c`: `**` may only be the last segment",
+            ),
+            (
+                "[[allow]]\npath = \"/a\"\nmethods = [\"post\"]",
+                "test.toml:3:11: `allow[0].methods`: method `post`: HTTP methods are case-sensitive; write `POST`",
+            ),
+            (
+                "[[allow]]\nmethods = [\"POST\"]",
+                "test.toml:1:1: `allow[0]`: missing field `path`",
+            ),
+            (
+                "[[allow]]\npath = \"/a\"\nheaders = [\"bad header\"]",
+                "test.toml:3:11: `allow[0].headers`: `bad header` is not a valid header name",
+            ),
+            (
+                "[[allow]]\npath = \"/a\"\nmethod = [\"POST\"]",
+                "test.toml:3:1: `allow[0].method`: unknown field `method`",
+            ),
+            (
+                "base_path = \"api/auth\"",
+                "test.toml:1:13: `base_path`: base path `api/auth` must start with `/`",
+            ),
+            ("listen = ", "test.toml:1:10: `listen`: "),
+        ];
+        for (source, expected) in cases {
+            let error = parse(source).unwrap_err();
+            assert!(
+                error.starts_with(expected),
+                "for {source:?}\n got: {error}\nwant: {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn unreadable_file_is_named() {
+        let error = Config::load(
+            Some(Path::new("/nonexistent/cg.toml")),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("cannot read config file /nonexistent/cg.toml: "),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn upstream_urls() {
+        for good in [
+            "http://127.0.0.1:3000",
+            "http://app:3000/",
+            "http://[::1]:3000",
+            "http://app",
+        ] {
+            assert!(good.parse::<Upstream>().is_ok(), "{good}");
+        }
+        for bad in [
+            "127.0.0.1:3000",
+            "ftp://a",
+            "http://a/b",
+            "http://a?x",
+            "http://u@a",
+            "",
+            "http://",
+        ] {
+            assert!(bad.parse::<Upstream>().is_err(), "{bad}");
+        }
+        let upstream: Upstream = "http://app:3000/".parse().unwrap();
+        assert_eq!(upstream.to_string(), "http://app:3000");
+        assert_eq!(
+            upstream.uri_for("/a?b=c").unwrap().to_string(),
+            "http://app:3000/a?b=c"
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! Header hygiene between client and upstream: hop-by-hop headers (RFC 9110
+//! §7.6.1), the forwarding headers NextAuth builds its URLs from, and
+//! recognising an upgrade request before its `Connection` header is removed.
+
+use std::net::IpAddr;
+
+use http::header::{CONNECTION, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER};
+use http::header::{TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Headers that describe one connection and never travel past a proxy.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    CONNECTION,
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION,
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
+];
+
+/// The comma-separated tokens of every `Connection` header, trimmed.
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|token| !token.is_empty())
+}
+
+/// Removes hop-by-hop headers, including every header that `Connection` names.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(CONNECTION) {
+        let named: Vec<HeaderName> = connection_tokens(headers)
+            .filter_map(|token| HeaderName::from_bytes(token).ok())
+            .collect();
+        for name in named {
+            // `Connection: host` must not make the request lose its Host.
+            if name != HOST {
+                headers.remove(&name);
+            }
+        }
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// The protocol an HTTP/1.1 request asks to upgrade to: `Connection` lists the
+/// `upgrade` token (among others: Firefox sends `keep-alive, Upgrade`) and an
+/// `Upgrade` header is present.
+pub fn requested_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
+    let asks = connection_tokens(headers).any(|token| token.eq_ignore_ascii_case(b"upgrade"));
+    if !asks {
+        return None;
+    }
+    headers.get(UPGRADE).cloned()
+}
+
+/// Whether the upstream's `Upgrade` answer names the protocol the client asked for.
+pub fn upgrade_accepted(requested: &HeaderValue, response: &HeaderMap) -> bool {
+    let Some(answered) = response.get(UPGRADE) else {
+        return false;
+    };
+    let first_token = |value: &HeaderValue| {
+        value
+            .as_bytes()
+            .split(|&b| b == b',')
+            .next()
+            .map(<[u8]>::trim_ascii)
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    let offered: Vec<Vec<u8>> = requested
+        .as_bytes()
+        .split(|&b| b == b',')
+        .map(|t| t.trim_ascii().to_ascii_lowercase())
+        .collect();
+    offered.contains(&first_token(answered))
+}
+
+/// Puts back the headers that carry an upgrade after hop-by-hop removal.
+pub fn set_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
+    headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(UPGRADE, protocol);
+}
+
+/// Sets the forwarding headers. The client's own `X-Forwarded-*` values are
+/// replaced, never trusted: cookieguard is the first proxy the app sees.
+pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, host: Option<&HeaderValue>) {
+    let client = HeaderValue::try_from(client_ip_text(client))
+        .expect("an IP address is a valid header value");
+    headers.insert(X_FORWARDED_FOR, client);
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    match host {
+        Some(host) => {
+            headers.insert(X_FORWARDED_HOST, host.clone());
+        }
+        None => {
+            headers.remove(X_FORWARDED_HOST);
+        }
+    }
+}
+
+fn client_ip_text(ip: IpAddr) -> String {
+    match ip {
+        // An IPv4 client on a dual-stack socket shows up as ::ffff:a.b.c.d.
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => v6.to_string(),
+        },
+        IpAddr::V4(v4) => v4.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        headers
+    }
+
+    /// Names in sorted order: removal does not keep `HeaderMap`'s order.
+    fn names(headers: &HeaderMap) -> Vec<&str> {
+        let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    #[test]
+    fn removes_standard_hop_by_hop_headers() {
+        let mut headers = map(&[
+            ("Connection", "close"),
+            ("Keep-Alive", "timeout=5"),
+            ("Proxy-Connection", "keep-alive"),
+            ("Proxy-Authenticate", "Basic"),
+            ("Proxy-Authorization", "Basic eA=="),
+            ("TE", "trailers"),
+            ("Trailer", "x-checksum"),
+            ("Transfer-Encoding", "chunked"),
+            ("Upgrade", "websocket"),
+            ("Host", "app.example"),
+            ("Set-Cookie", "a=1"),
+            ("Content-Length", "3"),
+        ]);
+        remove_hop_by_hop(&mut headers);
+        assert_eq!(names(&headers), ["content-length", "host", "set-cookie"]);
+    }
+
+    #[test]
+    fn removes_headers_named_by_connection_in_any_case_and_spacing() {
+        let mut headers = map(&[
+            ("Connection", "keep-alive, X-Secret ,x-other"),
+            ("Connection", "X-Third"),
+            ("x-secret", "1"),
+            ("X-Other", "2"),
+            ("x-third", "3"),
+            ("x-kept", "4"),
+        ]);
+        remove_hop_by_hop(&mut headers);
+        assert_eq!(names(&headers), ["x-kept"]);
+    }
+
+    #[test]
+    fn connection_cannot_remove_host_and_ignores_bad_tokens() {
+        let mut headers = map(&[("Connection", "Host, bad token, , a:b"), ("Host", "a")]);
+        headers.append(
+            CONNECTION,
+            HeaderValue::from_bytes(b"\xff\xfe, x-gone").unwrap(),
+        );
+        headers.insert("x-gone", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut headers);
+        assert_eq!(names(&headers), ["host"]);
+    }
+
+    #[test]
+    fn recognises_upgrade_requests() {
+        let ws = |connection: &str| {
+            requested_upgrade(&map(&[
+                ("Connection", connection),
+                ("Upgrade", "websocket"),
+            ]))
+        };
+        assert_eq!(ws("Upgrade").unwrap(), "websocket");
+        assert_eq!(ws("upgrade").unwrap(), "websocket");
+        assert_eq!(ws("keep-alive, Upgrade").unwrap(), "websocket");
+        assert!(ws("keep-alive").is_none());
+        assert!(ws("upgraded").is_none());
+        assert!(requested_upgrade(&map(&[("Connection", "upgrade")])).is_none());
+        assert!(requested_upgrade(&map(&[("Upgrade", "websocket")])).is_none());
+    }
+
+    #[test]
+    fn checks_the_upstream_upgrade_answer() {
+        let requested = HeaderValue::from_static("websocket");
+        assert!(upgrade_accepted(
+            &requested,
+            &map(&[("Upgrade", "WebSocket")])
+        ));
+        assert!(!upgrade_accepted(&requested, &map(&[("Upgrade", "h2c")])));
+        assert!(!upgrade_accepted(&requested, &map(&[])));
+        let several = HeaderValue::from_static("h2c, websocket");
+        assert!(upgrade_accepted(
+            &several,
+            &map(&[("Upgrade", "websocket")])
+        ));
+    }
+
+    #[test]
+    fn forwarding_headers_replace_what_the_client_sent() {
+        let mut headers = map(&[
+            ("X-Forwarded-For", "6.6.6.6"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "evil.example"),
+        ]);
+        let host = HeaderValue::from_static("app.example:8080");
+        set_forwarded(&mut headers, "203.0.113.9".parse().unwrap(), Some(&host));
+        assert_eq!(headers["x-forwarded-for"], "203.0.113.9");
+        assert_eq!(headers["x-forwarded-proto"], "http");
+        assert_eq!(headers["x-forwarded-host"], "app.example:8080");
+        assert_eq!(headers.len(), 3);
+        set_forwarded(&mut headers, "::ffff:10.1.2.3".parse().unwrap(), None);
+        assert_eq!(headers["x-forwarded-for"], "10.1.2.3");
+        assert!(!headers.contains_key("x-forwarded-host"));
+        set_forwarded(&mut headers, "2001:db8::1".parse().unwrap(), None);
+        assert_eq!(headers["x-forwarded-for"], "2001:db8::1");
+    }
+}

@@ -1,0 +1,202 @@
+//! One request's way through cookieguard: rewrite it for the upstream, forward
+//! it with its body streaming, apply the decision to the response headers, and
+//! turn upstream failures into short 502/504 answers.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::HOST;
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use tracing::{debug, info, warn};
+
+use crate::config::{Config, Upstream};
+use crate::decision::{Outcome, Policy, Route};
+use crate::headers;
+use crate::upgrade;
+use crate::upstream::{self, UpstreamClient};
+
+/// Upstream bodies stream through untouched; local answers are small and whole.
+pub type ResponseBody = Either<Incoming, Full<Bytes>>;
+
+pub struct Proxy {
+    policy: Policy,
+    upstream: Upstream,
+    client: UpstreamClient,
+    response_timeout: Duration,
+}
+
+impl Proxy {
+    pub fn new(config: &Config) -> Proxy {
+        Proxy {
+            policy: config.policy(),
+            upstream: config.upstream.clone(),
+            client: upstream::client(&config.timeouts),
+            response_timeout: config.timeouts.response,
+        }
+    }
+
+    pub async fn handle(
+        &self,
+        mut request: Request<Incoming>,
+        client: SocketAddr,
+    ) -> Response<ResponseBody> {
+        if request.method() == Method::CONNECT {
+            return local(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "CONNECT is not supported: cookieguard is a reverse proxy\n",
+            );
+        }
+        let route = self
+            .policy
+            .route(request.method(), request.uri(), request.headers());
+        let upgrade = headers::requested_upgrade(request.headers())
+            .map(|protocol| (protocol, hyper::upgrade::on(&mut request)));
+
+        let (mut parts, body) = request.into_parts();
+        let original_uri = parts.uri.clone();
+        let Some(path_and_query) = parts.uri.path_and_query().map(|pq| pq.as_str()) else {
+            return local(
+                StatusCode::BAD_REQUEST,
+                "the request target must be a path\n",
+            );
+        };
+        if !path_and_query.starts_with('/') {
+            return local(
+                StatusCode::BAD_REQUEST,
+                "the request target must be a path\n",
+            );
+        }
+        // Only the path and query are taken from the client: an absolute-form
+        // target names a host, but the request still goes to the upstream.
+        let Ok(uri) = self.upstream.uri_for(path_and_query) else {
+            return local(
+                StatusCode::BAD_REQUEST,
+                "the request target is not a valid path\n",
+            );
+        };
+        let host = client_host(&parts.uri, &parts.headers);
+        headers::remove_hop_by_hop(&mut parts.headers);
+        if let Some((protocol, _)) = &upgrade {
+            headers::set_upgrade(&mut parts.headers, protocol.clone());
+        }
+        let upstream_host = match &host {
+            Some(host) => host.clone(),
+            None => HeaderValue::from_str(self.upstream.authority().as_str())
+                .expect("an authority is a valid header value"),
+        };
+        parts.headers.insert(HOST, upstream_host);
+        headers::set_forwarded(&mut parts.headers, client.ip(), host.as_ref());
+        parts.uri = uri;
+        parts.version = Version::HTTP_11;
+        let method = parts.method.clone();
+
+        let sent = tokio::time::timeout(
+            self.response_timeout,
+            self.client.request(Request::from_parts(parts, body)),
+        );
+        let mut response = match sent.await {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => {
+                let reason = if error.is_connect() {
+                    "upstream unreachable"
+                } else {
+                    "upstream failed"
+                };
+                warn!(%method, path = original_uri.path(), error = %error_chain(&error), "{reason}");
+                return local(
+                    StatusCode::BAD_GATEWAY,
+                    &format!("502 Bad Gateway: {reason}\n"),
+                );
+            }
+            Err(_) => {
+                warn!(%method, path = original_uri.path(), timeout = ?self.response_timeout, "upstream sent no response headers in time");
+                return local(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "504 Gateway Timeout: upstream did not answer in time\n",
+                );
+            }
+        };
+
+        let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        let mut accepted_upgrade = None;
+        if switching {
+            match upgrade {
+                Some((protocol, client_side))
+                    if headers::upgrade_accepted(&protocol, response.headers()) =>
+                {
+                    let upstream_side = hyper::upgrade::on(&mut response);
+                    tokio::spawn(upgrade::splice(client_side, upstream_side));
+                    accepted_upgrade = Some(protocol);
+                }
+                _ => {
+                    warn!(%method, path = original_uri.path(), "upstream switched protocols without a matching upgrade request");
+                    return local(
+                        StatusCode::BAD_GATEWAY,
+                        "502 Bad Gateway: upstream switched protocols unexpectedly\n",
+                    );
+                }
+            }
+        }
+
+        let (mut parts, body) = response.into_parts();
+        headers::remove_hop_by_hop(&mut parts.headers);
+        if let Some(protocol) = accepted_upgrade {
+            headers::set_upgrade(&mut parts.headers, protocol);
+        }
+        let outcome = self.policy.apply(route, parts.status, &mut parts.headers);
+        log_outcome(outcome, &method, &original_uri, route);
+        Response::from_parts(parts, Either::Left(body))
+    }
+}
+
+/// The host the client asked for: the URI authority of an HTTP/2 or
+/// absolute-form request (RFC 9112 §3.2.2 says it overrides `Host`), else `Host`.
+fn client_host(uri: &Uri, headers: &http::HeaderMap) -> Option<HeaderValue> {
+    match uri.authority() {
+        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+        None => headers.get(HOST).cloned(),
+    }
+}
+
+fn log_outcome(outcome: Outcome, method: &Method, uri: &Uri, route: Route) {
+    let path = uri.path();
+    match outcome {
+        Outcome::NoSessionCookie => {}
+        Outcome::Allowed { rule, cookies } => {
+            debug!(%method, path, rule, cookies, "session cookies passed: allowed route");
+        }
+        Outcome::Stripped { cookies, reason } => {
+            debug!(%method, path, rule = route.rule(), cookies, reason = reason.as_str(), "session cookies removed");
+        }
+        Outcome::WouldStrip { cookies, reason } => {
+            info!(%method, path, rule = route.rule(), cookies, reason = reason.as_str(), "report mode: strip mode would remove session cookies");
+        }
+    }
+}
+
+/// An error with its causes, e.g. `client error (Connect): tcp connect error: Connection refused`.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn local(status: StatusCode, text: &str) -> Response<ResponseBody> {
+    let mut response = Response::new(Either::Right(Full::new(Bytes::copy_from_slice(
+        text.as_bytes(),
+    ))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,74 @@
+//! The listener: accepts connections, serves HTTP/1.1 and cleartext HTTP/2 on
+//! one port, and drains in-flight requests on shutdown.
+//!
+//! `run(listener, config, shutdown)` takes a bound listener so tests (and
+//! anyone embedding cookieguard) can serve on port 0.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::proxy::Proxy;
+
+/// Serves until `shutdown` resolves, then stops accepting and gives in-flight
+/// requests `timeouts.shutdown_grace` to finish.
+pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) {
+    let proxy = Arc::new(Proxy::new(&config));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.timeouts.client_header)
+        // Keep 1000 headers (hyper's default is 100) so large cookie sets pass.
+        .max_headers(1000);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        if let Err(error) = stream.set_nodelay(true) {
+            debug!(%error, "could not set TCP_NODELAY");
+        }
+        let proxy = Arc::clone(&proxy);
+        let service = service_fn(move |request| {
+            let proxy = Arc::clone(&proxy);
+            async move { Ok::<_, Infallible>(proxy.handle(request, peer).await) }
+        });
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+
+    drop(listener);
+    let grace = config.timeouts.shutdown_grace;
+    info!(grace = ?grace, "stopped accepting; draining in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => info!("all connections closed"),
+        () = tokio::time::sleep(grace) => warn!(grace = ?grace, "grace period over; closing remaining connections"),
+    }
+}
