@@ -24,6 +24,15 @@ pub enum Mode {
     Report,
 }
 
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Strip => "strip",
+            Mode::Report => "report",
+        }
+    }
+}
+
 /// The configured session cookie base names. A cookie is a session cookie when
 /// its name equals a base name or is a base name plus `.` and digits (a chunk).
 #[derive(Debug, Clone, PartialEq, Eq)]

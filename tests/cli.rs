@@ -1,0 +1,356 @@
+//! The real binary: configuration errors, `check`, precedence of flags,
+//! environment and file, signals, and what reaches the logs.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::*;
+use http::{Request, Response};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cookieguard");
+
+/// The binary with a clean environment: no COOKIEGUARD_* or RUST_LOG leaks in.
+fn cookieguard() -> Command {
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("COOKIEGUARD_") || name == "RUST_LOG" {
+            command.env_remove(name);
+        }
+    }
+    command.stdin(Stdio::null());
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("run cookieguard")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn write_config(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("cookieguard-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn bad_configs_exit_non_zero_with_file_line_and_key_before_listening() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "unknown-key.toml",
+            "listen = \"127.0.0.1:0\"\nupstrem = \"http://127.0.0.1:3000\"\n",
+            ":2:1: `upstrem`: unknown field `upstrem`, expected one of `listen`, `upstream`, `mode`, `base_path`, `log_format`, `session`, `timeouts`, `allow`\n",
+        ),
+        (
+            "bad-type.toml",
+            "listen = \"127.0.0.1:0\"\n[timeouts]\nconnect = 5\n",
+            ":3:11: `timeouts.connect`: invalid type: integer `5`, expected a string\n",
+        ),
+        (
+            "bad-pattern.toml",
+            "listen = \"127.0.0.1:0\"\n[[allow]]\npath = \"/ok\"\n[[allow]]\nmethods = [\"POST\"]\npath = \"/api/**/x\"\n",
+            ":6:8: `allow[1].path`: path pattern `/api/**/x`: `**` may only be the last segment\n",
+        ),
+        (
+            "bad-address.toml",
+            "listen = \"localhost\"\n",
+            ":1:10: `listen`: invalid socket address syntax\n",
+        ),
+        (
+            "bad-url.toml",
+            "listen = \"127.0.0.1:0\"\nupstream = \"https://app:3000\"\n",
+            ":2:12: `upstream`: `https://app:3000`: only http:// upstreams are supported (end TLS in front of cookieguard, not behind it)\n",
+        ),
+        (
+            "bad-syntax.toml",
+            "listen = \"127.0.0.1:0\"\n[session\ncookies = []\n",
+            ":2:9: `session`: ",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let path = write_config(name, text);
+        let output = run(cookieguard().arg("--config").arg(&path));
+        assert_eq!(output.status.code(), Some(1), "{name}");
+        let message = stderr(&output);
+        let want = format!("cookieguard: error: {}{expected}", path.display());
+        assert!(
+            message.starts_with(&want),
+            "{name}\n got: {message}\nwant: {want}"
+        );
+        assert!(!message.contains("listening"), "{name} started listening");
+        // `check` reports the same error.
+        let checked = run(cookieguard().arg("check").arg("--config").arg(&path));
+        assert_eq!(checked.status.code(), Some(1), "check {name}");
+        assert!(stderr(&checked).starts_with(&want), "check {name}");
+    }
+}
+
+#[test]
+fn missing_config_file_is_named() {
+    let output = run(cookieguard().args(["check", "--config", "/nonexistent/cookieguard.toml"]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).starts_with(
+            "cookieguard: error: cannot read config file /nonexistent/cookieguard.toml: No such file or directory"
+        ),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn check_prints_the_shipped_defaults_without_a_config() {
+    let output = run(cookieguard().arg("check"));
+    assert!(output.status.success());
+    let printed: toml::Table = toml::from_str(&stdout(&output)).unwrap();
+    let shipped: toml::Table = toml::from_str(include_str!("../config/cookieguard.toml")).unwrap();
+    assert_eq!(printed, shipped);
+}
+
+#[test]
+fn flags_win_over_environment_which_wins_over_the_file() {
+    let path = write_config(
+        "layers.toml",
+        "listen = \"127.0.0.1:1001\"\nupstream = \"http://127.0.0.1:2001\"\nmode = \"report\"\nlog_format = \"json\"\n",
+    );
+    let effective = |command: &mut Command| -> toml::Table {
+        let output = run(command);
+        assert!(output.status.success(), "{}", stderr(&output));
+        toml::from_str(&stdout(&output)).unwrap()
+    };
+    let file_only = effective(cookieguard().arg("check").arg("-c").arg(&path));
+    assert_eq!(file_only["listen"].as_str(), Some("127.0.0.1:1001"));
+    assert_eq!(file_only["mode"].as_str(), Some("report"));
+
+    let env = effective(
+        cookieguard()
+            .arg("check")
+            .env("COOKIEGUARD_CONFIG", &path)
+            .env("COOKIEGUARD_LISTEN", "127.0.0.1:1002")
+            .env("COOKIEGUARD_MODE", "strip")
+            .env("COOKIEGUARD_LOG_FORMAT", "text"),
+    );
+    assert_eq!(env["listen"].as_str(), Some("127.0.0.1:1002"));
+    assert_eq!(env["upstream"].as_str(), Some("http://127.0.0.1:2001"));
+    assert_eq!(env["mode"].as_str(), Some("strip"));
+    assert_eq!(env["log_format"].as_str(), Some("text"));
+
+    let flags = effective(
+        cookieguard()
+            .args([
+                "check",
+                "--listen",
+                "127.0.0.1:1003",
+                "--upstream",
+                "http://127.0.0.1:2003",
+            ])
+            .env("COOKIEGUARD_CONFIG", &path)
+            .env("COOKIEGUARD_LISTEN", "127.0.0.1:1002")
+            .env("COOKIEGUARD_UPSTREAM", "http://127.0.0.1:2002"),
+    );
+    assert_eq!(flags["listen"].as_str(), Some("127.0.0.1:1003"));
+    assert_eq!(flags["upstream"].as_str(), Some("http://127.0.0.1:2003"));
+    assert_eq!(flags["mode"].as_str(), Some("report"));
+}
+
+#[test]
+fn bad_flag_values_are_rejected_clearly() {
+    let output = run(cookieguard().args(["check", "--upstream", "ftp://x"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).starts_with(
+            "error: invalid value 'ftp://x' for '--upstream <URL>': `ftp://x`: only http:// upstreams are supported"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(cookieguard()
+        .args(["check"])
+        .env("COOKIEGUARD_MODE", "sometimes"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("invalid value 'sometimes'"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn help_explains_the_tool() {
+    let output = run(cookieguard().arg("--help"));
+    assert!(output.status.success());
+    let help = stdout(&output);
+    for needle in [
+        "Reverse proxy for Next.js + NextAuth/Auth.js",
+        "--config <FILE>",
+        "[env: COOKIEGUARD_CONFIG=]",
+        "--upstream <URL>",
+        "[env: COOKIEGUARD_UPSTREAM=]",
+        "--mode <MODE>",
+        "--log-format <LOG_FORMAT>",
+        "check",
+        "Examples:",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle:?}:\n{help}");
+    }
+}
+
+/// A running cookieguard process whose stderr is collected line by line.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(command: &mut Command) -> Running {
+        let mut child = command
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    fn wait_for(&mut self, needle: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}; saw {:#?}", self.seen));
+            self.seen.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+        let status = self.child.wait().unwrap();
+        self.seen.extend(self.lines.iter());
+        (status, self.seen)
+    }
+}
+
+fn listen_port(line: &str) -> u16 {
+    let start = line.find("127.0.0.1:").expect("listen address in log line") + "127.0.0.1:".len();
+    line[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+const SECRETS: [&str; 4] = [
+    "SESSION-SECRET-1",
+    "CSRF-SECRET-2",
+    "AUTH-SECRET-3",
+    "REQUEST-COOKIE-SECRET-4",
+];
+
+async fn secret_setting_upstream() -> std::net::SocketAddr {
+    start_upstream(|_| async {
+        Response::builder()
+            .header(
+                "set-cookie",
+                "next-auth.session-token=SESSION-SECRET-1; Path=/; HttpOnly",
+            )
+            .header("set-cookie", "next-auth.csrf-token=CSRF-SECRET-2; Path=/")
+            .body(full("ok"))
+            .unwrap()
+    })
+    .await
+}
+
+async fn send_secret_requests(port: u16) {
+    for (method, path) in [
+        ("GET", "/"),
+        ("POST", "/api/auth/session"),
+        ("GET", "/api/auth/session"),
+    ] {
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("http://127.0.0.1:{port}{path}"))
+            .header("cookie", "next-auth.session-token=REQUEST-COOKIE-SECRET-4")
+            .header("authorization", "Bearer AUTH-SECRET-3")
+            .body(full(""))
+            .unwrap();
+        let response = within("request", client().request(request)).await.unwrap();
+        assert_eq!(body_text(response).await, "ok");
+    }
+}
+
+#[tokio::test]
+async fn no_cookie_value_or_credential_reaches_the_logs_at_trace_level() {
+    for (mode, format) in [("strip", "text"), ("report", "json")] {
+        let upstream = secret_setting_upstream().await;
+        let mut process = Running::start(
+            cookieguard()
+                .args([
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--mode",
+                    mode,
+                    "--log-format",
+                    format,
+                ])
+                .arg("--upstream")
+                .arg(format!("http://{upstream}"))
+                .env("RUST_LOG", "trace"),
+        );
+        let port = listen_port(&process.wait_for("cookieguard listening"));
+        send_secret_requests(port).await;
+        if mode == "report" {
+            process.wait_for("report mode: strip mode would remove session cookies");
+        }
+        let (status, lines) = process.terminate();
+        assert!(
+            status.success(),
+            "exit after SIGTERM: {status:?}\n{lines:#?}"
+        );
+        assert!(lines.iter().any(|l| l.contains("stopped")), "{lines:#?}");
+        let log = lines.join("\n");
+        for secret in SECRETS {
+            assert!(
+                !log.contains(secret),
+                "{secret} leaked into the {format} log:\n{log}"
+            );
+        }
+        if format == "json" {
+            for line in &lines {
+                let parsed: serde_json::Value =
+                    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                assert!(parsed["message"].is_string(), "no message: {line}");
+            }
+        }
+    }
+}
