@@ -134,7 +134,7 @@ fn serve(config: Config) -> Result<(), CliError> {
         info!(
             %listen,
             upstream = %config.upstream,
-            mode = config.mode.as_str(),
+            mode = %config.mode.as_str(),
             allow_rules = config.allow.len(),
             "cookieguard listening"
         );

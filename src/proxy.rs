@@ -57,6 +57,7 @@ impl Proxy {
 
         let (mut parts, body) = request.into_parts();
         let original_uri = parts.uri.clone();
+        let client_version = parts.version;
         let Some(path_and_query) = parts.uri.path_and_query().map(|pq| pq.as_str()) else {
             return local(
                 StatusCode::BAD_REQUEST,
@@ -142,6 +143,9 @@ impl Proxy {
         }
 
         let (mut parts, body) = response.into_parts();
+        // Answer in the client's HTTP version, not the upstream's (an HTTP/1.0
+        // upstream must not turn the client's connection into HTTP/1.0).
+        parts.version = client_version;
         headers::remove_hop_by_hop(&mut parts.headers);
         if let Some(protocol) = accepted_upgrade {
             headers::set_upgrade(&mut parts.headers, protocol);

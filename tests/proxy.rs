@@ -264,6 +264,46 @@ async fn never_an_open_proxy() {
     assert!(connect.ends_with("CONNECT is not supported: cookieguard is a reverse proxy\n"));
 }
 
+#[tokio::test]
+async fn http_1_0_upstream_answers_in_the_clients_version() {
+    let upstream = start_raw_upstream(
+        b"HTTP/1.0 200 OK\r\nSet-Cookie: authjs.session-token=OLD\r\nSet-Cookie: a=1\r\nContent-Length: 2\r\n\r\nok",
+    )
+    .await;
+    let proxy = start_proxy(config_for(upstream)).await;
+    let answer = raw_exchange(
+        &proxy,
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.contains("\r\nset-cookie: a=1\r\n"), "{answer}");
+    assert!(!answer.contains("session-token"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\nok"), "{answer}");
+}
+
+#[tokio::test]
+async fn odd_set_cookie_bytes_from_the_upstream_pass_byte_for_byte() {
+    let upstream = start_raw_upstream(
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: caf\xc3\xa9=\xff\xfe; Path=/\r\nSet-Cookie: ;;\r\nSet-Cookie: next-auth.session-token=\x80\r\nSet-Cookie: nameless\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+    )
+    .await;
+    let proxy = start_proxy(config_for(upstream)).await;
+    let response = send(Method::GET, &proxy.url("/")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookies: Vec<&[u8]> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    assert_eq!(
+        cookies,
+        [&b"caf\xc3\xa9=\xff\xfe; Path=/"[..], b";;", b"nameless"]
+    );
+    assert_eq!(body_text(response).await, "ok");
+}
+
 /// A deterministic byte pattern that a shifted or dropped chunk cannot match.
 fn pattern_byte(index: u64) -> u8 {
     (index.wrapping_mul(2_654_435_761) >> 13) as u8
