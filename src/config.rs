@@ -12,10 +12,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
-use http::{Method, Uri};
+use http::{HeaderName, Method, Uri};
 use serde::{Deserialize, Serialize};
 
 use crate::decision::{Mode, Policy, SessionCookieNames};
+use crate::guard::Guard;
 use crate::routes::{AllowRule, PathPattern};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -23,6 +24,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_UPSTREAM: &str = "http://127.0.0.1:3000";
 /// NextAuth v4 and next-auth v5 mount their routes here.
 pub const DEFAULT_BASE_PATH: &str = "/api/auth";
+pub const DEFAULT_UPDATE_HEADER: &str = "x-cookieguard-update";
 /// v4 and v5 session cookie names, plain and with the `__Secure-` prefix used on https.
 pub const DEFAULT_SESSION_COOKIES: [&str; 4] = [
     "next-auth.session-token",
@@ -41,8 +43,34 @@ pub struct Config {
     pub log_format: LogFormat,
     pub session: Session,
     pub timeouts: Timeouts,
+    pub guard: GuardSettings,
     pub allow: Vec<AllowRule>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardSettings {
+    /// Most session values guard mode remembers (least recently used go first).
+    pub max_entries: usize,
+    /// A response header by which the app marks a response as an authoritative
+    /// session write (any mode); removed before the response reaches the
+    /// client. Empty: no marker.
+    #[serde(deserialize_with = "optional_header_name")]
+    pub update_header: String,
+}
+
+impl Default for GuardSettings {
+    fn default() -> Self {
+        Self {
+            max_entries: 100_000,
+            update_header: DEFAULT_UPDATE_HEADER.to_owned(),
+        }
+    }
+}
+
+/// Guard entries must outlive the slowest request; the margin covers the time
+/// between a request's arrival and its forwarding.
+pub const GUARD_TTL_MARGIN: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,6 +143,7 @@ impl Default for Config {
             log_format: LogFormat::default(),
             session: Session::default(),
             timeouts: Timeouts::default(),
+            guard: GuardSettings::default(),
         }
     }
 }
@@ -139,6 +168,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     session: Option<Session>,
     timeouts: Option<Timeouts>,
+    guard: Option<GuardSettings>,
     allow: Option<Vec<AllowRule>>,
 }
 
@@ -186,10 +216,21 @@ impl Config {
     }
 
     pub fn policy(&self) -> Policy {
+        let guard = matches!(self.mode, Mode::Guard | Mode::Report).then(|| {
+            Guard::new(
+                self.guard.max_entries,
+                self.timeouts.response + GUARD_TTL_MARGIN,
+            )
+        });
         Policy {
             session: SessionCookieNames::new(self.session.cookies.iter().cloned()),
             allow: self.allow.clone(),
             mode: self.mode,
+            update_header: (!self.guard.update_header.is_empty()).then(|| {
+                HeaderName::from_bytes(self.guard.update_header.as_bytes())
+                    .expect("validated when the config was read")
+            }),
+            guard,
         }
     }
 }
@@ -207,6 +248,7 @@ impl From<FileConfig> for Config {
             log_format: file.log_format.unwrap_or(defaults.log_format),
             session: file.session.unwrap_or(defaults.session),
             timeouts: file.timeouts.unwrap_or(defaults.timeouts),
+            guard: file.guard.unwrap_or(defaults.guard),
         }
     }
 }
@@ -461,6 +503,16 @@ fn cookie_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D
     Ok(names)
 }
 
+fn optional_header_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    if name.is_empty() {
+        return Ok(name);
+    }
+    HeaderName::from_bytes(name.as_bytes())
+        .map(|header| header.as_str().to_owned())
+        .map_err(|_| serde::de::Error::custom(format!("`{name}` is not a valid header name")))
+}
+
 /// humantime durations (`"4s"`, `"500ms"`, `"1m"`) that must not be zero.
 mod positive_duration {
     use std::time::Duration;
@@ -588,7 +640,15 @@ mod tests {
             ),
             (
                 "mode = \"guardx\"",
-                "test.toml:1:8: `mode`: unknown variant `guardx`, expected `strip` or `report`",
+                "test.toml:1:8: `mode`: unknown variant `guardx`, expected one of `strip`, `guard`, `report`",
+            ),
+            (
+                "[guard]\nupdate_header = \"a b\"",
+                "test.toml:2:17: `guard.update_header`: `a b` is not a valid header name",
+            ),
+            (
+                "[guard]\nmax_entries = -1",
+                "test.toml:2:15: `guard.max_entries`: invalid value: integer `-1`",
             ),
             (
                 "[session]\ncookies = []",

@@ -1,17 +1,25 @@
 //! The decision: which `Set-Cookie` headers of a response survive.
 //!
-//! Pure and synchronous. The proxy asks [`Policy::route`] about the request
-//! before forwarding it (the request is consumed by then) and
+//! Synchronous and free of I/O. The proxy asks [`Policy::inspect`] about the
+//! request before forwarding it (the request is consumed by then) and
 //! [`Policy::apply`] about the response headers. A response's session cookies
 //! are one family: all of them pass or all of them go, because NextAuth
 //! writes a chunked token together with `Max-Age=0` deletes of unused
 //! chunks, and a partial strip would leave the browser with a broken session.
+//!
+//! Responses of allowed routes (and responses the upstream marks with the
+//! update header) are authoritative writes. Strip mode removes every other
+//! session write; guard mode removes only stale ones (see [`crate::guard`]).
+
+use std::time::{Instant, SystemTime};
 
 use http::header::{Entry, SET_COOKIE};
-use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 
+use crate::guard::{Guard, Verdict};
 use crate::routes::AllowRule;
+use crate::session::{self, RequestCookies};
 
 /// What to do with session cookies on responses of routes that are not allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -20,7 +28,9 @@ pub enum Mode {
     /// Remove session Set-Cookie headers on routes that may not set them
     #[default]
     Strip,
-    /// Remove nothing; log what strip would remove
+    /// Remove only stale session writes: those of requests that left before an update; refreshes pass, so expiry slides
+    Guard,
+    /// Remove nothing; log what strip and guard would remove
     Report,
 }
 
@@ -28,6 +38,7 @@ impl Mode {
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Strip => "strip",
+            Mode::Guard => "guard",
             Mode::Report => "report",
         }
     }
@@ -57,22 +68,34 @@ impl SessionCookieNames {
 
     /// Whether a cookie name (as bytes, exactly as on the wire) is a session cookie.
     pub fn matches(&self, cookie_name: &[u8]) -> bool {
+        self.position(cookie_name).is_some()
+    }
+
+    /// Where a session cookie sits in its family: the index of its base name
+    /// and its order (the plain name is 0, chunk `.N` is N + 1).
+    pub fn position(&self, cookie_name: &[u8]) -> Option<(usize, u64)> {
         self.names
             .iter()
-            .any(|base| is_name_or_chunk(cookie_name, base.as_bytes()))
+            .enumerate()
+            .find_map(
+                |(base_index, base)| match cookie_name.strip_prefix(base.as_bytes())? {
+                    [] => Some((base_index, 0)),
+                    [b'.', digits @ ..]
+                        if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) =>
+                    {
+                        let index = digits.iter().fold(0u64, |n, d| {
+                            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+                        });
+                        Some((base_index, index.saturating_add(1)))
+                    }
+                    _ => None,
+                },
+            )
     }
 
     /// Whether a `Set-Cookie` header value sets a session cookie.
     pub fn is_session_set_cookie(&self, value: &HeaderValue) -> bool {
         self.matches(set_cookie_name(value.as_bytes()))
-    }
-}
-
-fn is_name_or_chunk(name: &[u8], base: &[u8]) -> bool {
-    match name.strip_prefix(base) {
-        Some([]) => true,
-        Some([b'.', digits @ ..]) => !digits.is_empty() && digits.iter().all(u8::is_ascii_digit),
-        _ => false,
     }
 }
 
@@ -90,12 +113,17 @@ pub fn set_cookie_name(value: &[u8]) -> &[u8] {
     }
 }
 
-/// The whole decision: session names, allow rules and mode.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The whole decision: session names, allow rules, mode and guard memory.
+#[derive(Debug)]
 pub struct Policy {
     pub session: SessionCookieNames,
     pub allow: Vec<AllowRule>,
     pub mode: Mode,
+    /// A response header by which the upstream marks a response as an
+    /// authoritative session write; removed before the response goes out.
+    pub update_header: Option<HeaderName>,
+    /// Generation memory, in guard and report modes.
+    pub guard: Option<Guard>,
 }
 
 /// Which allow rule (by index) a request matched, if any. Cheap to carry from
@@ -111,17 +139,50 @@ impl Route {
     }
 }
 
+/// What the response's decision needs to know about its request.
+#[derive(Debug, Clone)]
+pub struct RequestFacts {
+    pub route: Route,
+    /// The request's `Cookie` headers; kept only when a guard needs them.
+    pub cookies: RequestCookies,
+}
+
+impl From<Route> for RequestFacts {
+    fn from(route: Route) -> Self {
+        RequestFacts {
+            route,
+            cookies: RequestCookies::default(),
+        }
+    }
+}
+
+/// What made a session write authoritative.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authority {
+    /// The request matched this allow rule (by index).
+    Rule(usize),
+    /// The upstream marked the response with the update header.
+    Marker,
+}
+
 /// What happened to a response's session cookies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// The response sets no session cookie.
     NoSessionCookie,
-    /// Session cookies passed because the request matched this allow rule.
-    Allowed { rule: usize, cookies: usize },
+    /// An authoritative write passed.
+    Allowed { by: Authority, cookies: usize },
+    /// Guard mode: a refresh of a current session passed (expiry slides).
+    Refreshed { cookies: usize },
     /// Session cookies were removed.
     Stripped { cookies: usize, reason: StripReason },
-    /// Report mode: strip mode would have removed these; nothing was removed.
-    WouldStrip { cookies: usize, reason: StripReason },
+    /// Report mode: nothing was removed; what strip and guard mode would have
+    /// removed, and why (`None`: that mode would have let them pass).
+    WouldStrip {
+        cookies: usize,
+        strip: Option<StripReason>,
+        guard: Option<StripReason>,
+    },
 }
 
 /// Why session cookies were (or would have been) removed.
@@ -132,6 +193,10 @@ pub enum StripReason {
     /// The route is allowed, but the response is an error (4xx/5xx): Auth.js
     /// middleware puts the old token even on a rejected update.
     ErrorStatus { rule: usize },
+    /// Guard: the request's session was superseded by an update.
+    Stale,
+    /// Guard: the request carried no session, and only authoritative routes create one.
+    NoRequestSession,
 }
 
 impl StripReason {
@@ -139,6 +204,8 @@ impl StripReason {
         match self {
             StripReason::RouteNotAllowed => "route not allowed",
             StripReason::ErrorStatus { .. } => "allowed route answered with an error status",
+            StripReason::Stale => "stale: the request's session was superseded by an update",
+            StripReason::NoRequestSession => "no session in the request",
         }
     }
 }
@@ -153,11 +220,32 @@ impl Policy {
         )
     }
 
-    /// Removes (in strip mode) the session cookies of a response whose request
-    /// was classified as `route`. Other headers, and `Set-Cookie` lines for
-    /// other cookies, keep their values and their order. Allocates nothing
-    /// unless something is removed.
-    pub fn apply(&self, route: Route, status: StatusCode, headers: &mut HeaderMap) -> Outcome {
+    /// Everything the response's decision needs from the request.
+    pub fn inspect(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> RequestFacts {
+        RequestFacts {
+            route: self.route(method, uri, headers),
+            cookies: if self.guard.is_some() {
+                RequestCookies::from_headers(headers)
+            } else {
+                RequestCookies::default()
+            },
+        }
+    }
+
+    /// Decides the fate of a response's session cookies and, unless in report
+    /// mode, applies it. Other headers, and `Set-Cookie` lines for other
+    /// cookies, keep their values and their order. In strip mode nothing is
+    /// allocated unless something is removed.
+    pub fn apply(
+        &self,
+        request: &RequestFacts,
+        status: StatusCode,
+        headers: &mut HeaderMap,
+    ) -> Outcome {
+        let marked = self
+            .update_header
+            .as_ref()
+            .is_some_and(|name| headers.remove(name).is_some());
         let cookies = headers
             .get_all(SET_COOKIE)
             .iter()
@@ -166,19 +254,77 @@ impl Policy {
         if cookies == 0 {
             return Outcome::NoSessionCookie;
         }
-        let reason = match route.0 {
-            Some(rule) if status.is_success() || status.is_redirection() => {
-                return Outcome::Allowed { rule, cookies };
-            }
-            Some(rule) => StripReason::ErrorStatus { rule },
-            None => StripReason::RouteNotAllowed,
+        let success = status.is_success() || status.is_redirection();
+        let authority = match request.route.0 {
+            _ if !success => None,
+            _ if marked => Some(Authority::Marker),
+            rule => rule.map(Authority::Rule),
         };
-        match self.mode {
-            Mode::Report => Outcome::WouldStrip { cookies, reason },
-            Mode::Strip => {
-                self.strip(headers);
-                Outcome::Stripped { cookies, reason }
+        let strip_reason = match (authority, request.route.0) {
+            (Some(_), _) => None,
+            (None, Some(rule)) => Some(StripReason::ErrorStatus { rule }),
+            (None, None) => Some(StripReason::RouteNotAllowed),
+        };
+        let guard_reason = self
+            .guard
+            .as_ref()
+            .and_then(|guard| self.judge(guard, authority.is_some(), &request.cookies, headers));
+
+        match (self.mode, authority) {
+            (Mode::Report, Some(by)) => Outcome::Allowed { by, cookies },
+            (Mode::Report, None) => Outcome::WouldStrip {
+                cookies,
+                strip: strip_reason,
+                guard: guard_reason,
+            },
+            (Mode::Strip, Some(by)) => Outcome::Allowed { by, cookies },
+            (Mode::Guard, Some(by)) => {
+                session::collapse_duplicates(&self.session, headers);
+                Outcome::Allowed { by, cookies }
             }
+            (Mode::Strip | Mode::Guard, None) => {
+                let reason = if self.mode == Mode::Strip {
+                    strip_reason
+                } else {
+                    guard_reason
+                };
+                match reason {
+                    Some(reason) => {
+                        self.strip(headers);
+                        Outcome::Stripped { cookies, reason }
+                    }
+                    None => {
+                        session::collapse_duplicates(&self.session, headers);
+                        Outcome::Refreshed { cookies }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Guard's judgement of a response (and its record of it): why guard mode
+    /// removes its session cookies, or `None` when they pass. Values are
+    /// hashed before the lock is taken.
+    fn judge(
+        &self,
+        guard: &Guard,
+        authoritative: bool,
+        cookies: &RequestCookies,
+        headers: &HeaderMap,
+    ) -> Option<StripReason> {
+        let write =
+            session::response_write(&self.session, headers, SystemTime::now(), &guard.hasher)?;
+        let request = session::request_session(&self.session, cookies, &guard.hasher);
+        let now = Instant::now();
+        let mut state = guard.lock();
+        if authoritative {
+            state.record_update(request, write, now);
+            return None;
+        }
+        match state.judge_refresh(request, write, now) {
+            Verdict::Pass => None,
+            Verdict::Stale => Some(StripReason::Stale),
+            Verdict::NoRequestSession => Some(StripReason::NoRequestSession),
         }
     }
 
@@ -221,6 +367,8 @@ mod tests {
             headers: vec![],
         };
         Policy {
+            update_header: None,
+            guard: None,
             session: names(),
             allow: vec![
                 rule(&["POST"], "/api/auth/session"),
@@ -254,8 +402,8 @@ mod tests {
             .collect()
     }
 
-    fn route(policy: &Policy, method: &str, uri: &str) -> Route {
-        policy.route(
+    fn route(policy: &Policy, method: &str, uri: &str) -> RequestFacts {
+        policy.inspect(
             &method.parse().unwrap(),
             &uri.parse().unwrap(),
             &HeaderMap::new(),
@@ -356,7 +504,7 @@ mod tests {
             b"next-auth.csrf-token=abc; Path=/",
             b"app=1",
         ]);
-        let outcome = p.apply(route(&p, "GET", "/api/data"), StatusCode::OK, &mut map);
+        let outcome = p.apply(&route(&p, "GET", "/api/data"), StatusCode::OK, &mut map);
         assert_eq!(
             outcome,
             Outcome::Stripped {
@@ -392,10 +540,13 @@ mod tests {
                 b"authjs.session-token=NEW; Path=/",
             ];
             let mut map = headers(original);
-            let outcome = p.apply(route(&p, method, uri), StatusCode::OK, &mut map);
+            let outcome = p.apply(&route(&p, method, uri), StatusCode::OK, &mut map);
             assert_eq!(
                 outcome,
-                Outcome::Allowed { rule, cookies: 2 },
+                Outcome::Allowed {
+                    by: Authority::Rule(rule),
+                    cookies: 2
+                },
                 "{method} {uri}"
             );
             assert_eq!(set_cookies(&map), original, "{method} {uri}");
@@ -416,7 +567,11 @@ mod tests {
             ("GET", "/"),
             ("POST", "/page-with-server-action"),
         ] {
-            assert_eq!(route(&p, method, uri), Route::NOT_ALLOWED, "{method} {uri}");
+            assert_eq!(
+                route(&p, method, uri).route,
+                Route::NOT_ALLOWED,
+                "{method} {uri}"
+            );
         }
     }
 
@@ -426,11 +581,11 @@ mod tests {
         for status in [200, 204, 302, 303, 307] {
             let mut map = headers(&[b"next-auth.session-token=NEW"]);
             let r = route(&p, "GET", "/api/auth/callback/github");
-            let outcome = p.apply(r, StatusCode::from_u16(status).unwrap(), &mut map);
+            let outcome = p.apply(&r, StatusCode::from_u16(status).unwrap(), &mut map);
             assert_eq!(
                 outcome,
                 Outcome::Allowed {
-                    rule: 1,
+                    by: Authority::Rule(1),
                     cookies: 1
                 },
                 "{status}"
@@ -444,7 +599,7 @@ mod tests {
         for status in [400, 401, 403, 404, 500, 502] {
             let mut map = headers(&[b"authjs.session-token=OLD", b"theme=dark"]);
             let r = route(&p, "POST", "/api/auth/session");
-            let outcome = p.apply(r, StatusCode::from_u16(status).unwrap(), &mut map);
+            let outcome = p.apply(&r, StatusCode::from_u16(status).unwrap(), &mut map);
             assert_eq!(
                 outcome,
                 Outcome::Stripped {
@@ -467,7 +622,7 @@ mod tests {
             b"next-auth.session-token=; Max-Age=0; Path=/",
             b"other=1",
         ]);
-        let outcome = p.apply(route(&p, "GET", "/dashboard"), StatusCode::OK, &mut map);
+        let outcome = p.apply(&route(&p, "GET", "/dashboard"), StatusCode::OK, &mut map);
         assert_eq!(
             outcome,
             Outcome::Stripped {
@@ -489,14 +644,14 @@ mod tests {
         ];
         let mut map = headers(original);
         let outcome = p.apply(
-            route(&p, "POST", "/api/auth/session"),
+            &route(&p, "POST", "/api/auth/session"),
             StatusCode::OK,
             &mut map,
         );
         assert_eq!(
             outcome,
             Outcome::Allowed {
-                rule: 0,
+                by: Authority::Rule(0),
                 cookies: 3
             }
         );
@@ -508,12 +663,13 @@ mod tests {
         let p = policy(Mode::Report);
         let original: &[&[u8]] = &[b"a=1", b"__Secure-authjs.session-token=OLD; Secure", b"b=2"];
         let mut map = headers(original);
-        let outcome = p.apply(route(&p, "GET", "/"), StatusCode::OK, &mut map);
+        let outcome = p.apply(&route(&p, "GET", "/"), StatusCode::OK, &mut map);
         assert_eq!(
             outcome,
             Outcome::WouldStrip {
                 cookies: 1,
-                reason: StripReason::RouteNotAllowed
+                strip: Some(StripReason::RouteNotAllowed),
+                guard: None,
             }
         );
         assert_eq!(set_cookies(&map), original);
@@ -528,7 +684,7 @@ mod tests {
         ] {
             let mut map = headers(original);
             let before = map.clone();
-            let outcome = p.apply(route(&p, "GET", "/"), StatusCode::OK, &mut map);
+            let outcome = p.apply(&route(&p, "GET", "/"), StatusCode::OK, &mut map);
             assert_eq!(outcome, Outcome::NoSessionCookie);
             assert_eq!(map, before);
         }
@@ -551,7 +707,7 @@ mod tests {
         let mut input: Vec<&[u8]> = odd.to_vec();
         input.push(b" next-auth.session-token = OLD ");
         let mut map = headers(&input);
-        let outcome = p.apply(route(&p, "GET", "/"), StatusCode::OK, &mut map);
+        let outcome = p.apply(&route(&p, "GET", "/"), StatusCode::OK, &mut map);
         assert_eq!(
             outcome,
             Outcome::Stripped {
@@ -571,7 +727,7 @@ mod tests {
         ];
         let mut map = headers(original);
         p.apply(
-            route(&p, "POST", "/api/auth/session"),
+            &route(&p, "POST", "/api/auth/session"),
             StatusCode::OK,
             &mut map,
         );
@@ -588,19 +744,19 @@ mod tests {
         let bytes: Vec<&[u8]> = lines.iter().map(|l| l.as_bytes()).collect();
         let mut map = headers(&bytes);
         let outcome = p.apply(
-            route(&p, "POST", "/api/auth/session"),
+            &route(&p, "POST", "/api/auth/session"),
             StatusCode::OK,
             &mut map,
         );
         assert_eq!(
             outcome,
             Outcome::Allowed {
-                rule: 0,
+                by: Authority::Rule(0),
                 cookies: 9
             }
         );
         assert_eq!(set_cookies(&map), bytes);
-        let outcome = p.apply(route(&p, "GET", "/"), StatusCode::OK, &mut map);
+        let outcome = p.apply(&route(&p, "GET", "/"), StatusCode::OK, &mut map);
         assert_eq!(
             outcome,
             Outcome::Stripped {
@@ -644,7 +800,7 @@ mod tests {
             query: vec![],
             headers: vec![],
         });
-        assert_eq!(route(&p, "POST", "/api/auth/session").rule(), Some(0));
-        assert_eq!(route(&p, "GET", "/anything").rule(), Some(3));
+        assert_eq!(route(&p, "POST", "/api/auth/session").route.rule(), Some(0));
+        assert_eq!(route(&p, "GET", "/anything").route.rule(), Some(3));
     }
 }

@@ -7,6 +7,8 @@
 //! # Layout
 //! - [`decision`]: which `Set-Cookie` headers survive a response (pure, no I/O).
 //! - [`routes`]: allow rules and path normalisation (pure).
+//! - [`session`]: session values from `Cookie`/`Set-Cookie`, canonical and hashed (pure).
+//! - [`guard`]: guard mode's generation memory (pure; time is an argument).
 //! - [`config`]: the TOML schema, embedded defaults, layering and validation.
 //! - [`server`]: the listener, HTTP/1.1 + HTTP/2, graceful drain.
 //! - [`proxy`]: one request's way to the upstream and back; 502/504.
@@ -18,11 +20,13 @@
 pub mod cli;
 pub mod config;
 pub mod decision;
+pub mod guard;
 pub mod headers;
 pub mod logging;
 pub mod proxy;
 pub mod routes;
 pub mod server;
+pub mod session;
 pub mod signals;
 pub mod upgrade;
 pub mod upstream;

@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use tracing::{debug, info, warn};
 
 use crate::config::{Config, Upstream};
-use crate::decision::{Outcome, Policy, Route};
+use crate::decision::{Outcome, Policy, Route, StripReason};
 use crate::headers;
 use crate::upgrade;
 use crate::upstream::{self, UpstreamClient};
@@ -49,9 +49,9 @@ impl Proxy {
                 "CONNECT is not supported: cookieguard is a reverse proxy\n",
             );
         }
-        let route = self
+        let facts = self
             .policy
-            .route(request.method(), request.uri(), request.headers());
+            .inspect(request.method(), request.uri(), request.headers());
         let upgrade = headers::requested_upgrade(request.headers())
             .map(|protocol| (protocol, hyper::upgrade::on(&mut request)));
 
@@ -150,8 +150,8 @@ impl Proxy {
         if let Some(protocol) = accepted_upgrade {
             headers::set_upgrade(&mut parts.headers, protocol);
         }
-        let outcome = self.policy.apply(route, parts.status, &mut parts.headers);
-        log_outcome(outcome, &method, &original_uri, route);
+        let outcome = self.policy.apply(&facts, parts.status, &mut parts.headers);
+        log_outcome(outcome, &method, &original_uri, facts.route);
         Response::from_parts(parts, Either::Left(body))
     }
 }
@@ -167,16 +167,32 @@ fn client_host(uri: &Uri, headers: &http::HeaderMap) -> Option<HeaderValue> {
 
 fn log_outcome(outcome: Outcome, method: &Method, uri: &Uri, route: Route) {
     let path = uri.path();
+    let rule = route.rule();
     match outcome {
         Outcome::NoSessionCookie => {}
-        Outcome::Allowed { rule, cookies } => {
-            debug!(%method, path, rule, cookies, "session cookies passed: allowed route");
+        Outcome::Allowed { by, cookies } => {
+            debug!(%method, path, ?by, cookies, "session cookies passed: authoritative write");
+        }
+        Outcome::Refreshed { cookies } => {
+            debug!(%method, path, cookies, "session cookies passed: refresh of a current session");
         }
         Outcome::Stripped { cookies, reason } => {
-            debug!(%method, path, rule = route.rule(), cookies, reason = reason.as_str(), "session cookies removed");
+            debug!(%method, path, rule, cookies, reason = reason.as_str(), "session cookies removed");
         }
-        Outcome::WouldStrip { cookies, reason } => {
-            info!(%method, path, rule = route.rule(), cookies, reason = reason.as_str(), "report mode: strip mode would remove session cookies");
+        Outcome::WouldStrip {
+            cookies,
+            strip,
+            guard,
+        } => {
+            info!(
+                %method,
+                path,
+                rule,
+                cookies,
+                strip = strip.map_or("pass", StripReason::as_str),
+                guard = guard.map_or("pass", StripReason::as_str),
+                "report mode: session cookies that strip or guard mode would remove"
+            );
         }
     }
 }

@@ -1,0 +1,408 @@
+//! Session cookie values, as guard mode sees them: read from a request's
+//! `Cookie` headers or a response's `Set-Cookie` lines, put in one canonical
+//! form (chunks joined in index order) and reduced to a keyed hash, so the
+//! same token compares equal on both sides and no value is ever kept.
+
+use std::hash::{BuildHasher, Hasher};
+use std::time::SystemTime;
+
+use http::HeaderValue;
+use http::header::{COOKIE, SET_COOKIE};
+
+use crate::decision::{SessionCookieNames, set_cookie_name};
+
+/// A keyed 64-bit hash of a canonical session value. The key is random per
+/// process (SipHash-1-3 with a 128-bit key, from `RandomState`), so hashes
+/// mean nothing outside this process and the values cannot be recovered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionHash(pub u64);
+
+/// The request's `Cookie` header values, kept (cheap reference-counted
+/// clones) until the response shows whether they are needed.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCookies(Vec<HeaderValue>);
+
+impl RequestCookies {
+    pub fn from_headers(headers: &http::HeaderMap) -> RequestCookies {
+        RequestCookies(headers.get_all(COOKIE).iter().cloned().collect())
+    }
+}
+
+/// Hashes `(base, position, value)` parts in canonical order. Values of one
+/// base are concatenated without separators, so a token hashes the same
+/// whether it came whole or in chunks.
+fn hash_parts(hasher: &impl BuildHasher, parts: &mut [(usize, u64, &[u8])]) -> Option<SessionHash> {
+    if parts.is_empty() {
+        return None;
+    }
+    parts.sort_by_key(|&(base, position, _)| (base, position));
+    let mut state = hasher.build_hasher();
+    let mut current_base = None;
+    for &(base, _, value) in parts.iter() {
+        if current_base != Some(base) {
+            state.write_u8(0xff);
+            state.write_usize(base);
+            current_base = Some(base);
+        }
+        state.write(value);
+    }
+    Some(SessionHash(state.finish()))
+}
+
+/// The hash of the session the request carried, if it carried one.
+pub fn request_session(
+    names: &SessionCookieNames,
+    cookies: &RequestCookies,
+    hasher: &impl BuildHasher,
+) -> Option<SessionHash> {
+    let mut parts: Vec<(usize, u64, &[u8])> = Vec::new();
+    for header in &cookies.0 {
+        for pair in header.as_bytes().split(|&b| b == b';') {
+            let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            let name = pair[..eq].trim_ascii();
+            if let Some((base, position)) = names.position(name) {
+                parts.push((base, position, pair[eq + 1..].trim_ascii()));
+            }
+        }
+    }
+    hash_parts(hasher, &mut parts)
+}
+
+/// What a response's session `Set-Cookie` lines do to the browser's session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionWrite {
+    /// Sets a new value (chunks joined); deletes of unused chunks may ride along.
+    Set(SessionHash),
+    /// Only deletes (`Max-Age=0` or an `Expires` in the past).
+    Delete,
+}
+
+/// Reads the session write of a response. Lines for the same name are taken
+/// last-one-wins, as the browser does.
+pub fn response_write(
+    names: &SessionCookieNames,
+    headers: &http::HeaderMap,
+    now: SystemTime,
+    hasher: &impl BuildHasher,
+) -> Option<SessionWrite> {
+    let mut lines: Vec<(usize, u64, &[u8], bool)> = Vec::new();
+    for value in headers.get_all(SET_COOKIE) {
+        let bytes = value.as_bytes();
+        let Some((base, position)) = names.position(set_cookie_name(bytes)) else {
+            continue;
+        };
+        let deletes = is_deletion(bytes, now);
+        let cookie_value = set_cookie_value(bytes);
+        match lines
+            .iter_mut()
+            .find(|(b, p, _, _)| (*b, *p) == (base, position))
+        {
+            Some(line) => *line = (base, position, cookie_value, deletes),
+            None => lines.push((base, position, cookie_value, deletes)),
+        }
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    let mut kept: Vec<(usize, u64, &[u8])> = lines
+        .iter()
+        .filter(|(_, _, _, deletes)| !deletes)
+        .map(|&(base, position, value, _)| (base, position, value))
+        .collect();
+    Some(match hash_parts(hasher, &mut kept) {
+        Some(hash) => SessionWrite::Set(hash),
+        None => SessionWrite::Delete,
+    })
+}
+
+fn set_cookie_value(line: &[u8]) -> &[u8] {
+    let pair = line.split(|&b| b == b';').next().unwrap_or_default();
+    match pair.iter().position(|&b| b == b'=') {
+        Some(eq) => pair[eq + 1..].trim_ascii(),
+        None => pair.trim_ascii(),
+    }
+}
+
+/// Whether a `Set-Cookie` line deletes its cookie: `Max-Age` of zero or less
+/// (it wins over `Expires`, RFC 6265 §5.3), or an `Expires` in the past.
+/// Attribute names are case-insensitive (Next's `cookies().set` writes them
+/// differently from NextAuth).
+pub fn is_deletion(line: &[u8], now: SystemTime) -> bool {
+    let mut expires_past = false;
+    for attribute in line.split(|&b| b == b';').skip(1) {
+        let (name, value) = match attribute.iter().position(|&b| b == b'=') {
+            Some(eq) => (
+                attribute[..eq].trim_ascii(),
+                attribute[eq + 1..].trim_ascii(),
+            ),
+            None => (attribute.trim_ascii(), &b""[..]),
+        };
+        if name.eq_ignore_ascii_case(b"max-age") {
+            if let Some(seconds) = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.parse::<i64>().ok())
+            {
+                return seconds <= 0;
+            }
+        } else if name.eq_ignore_ascii_case(b"expires") {
+            expires_past = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| httpdate::parse_http_date(v).ok())
+                .is_some_and(|at| at <= now);
+        }
+    }
+    expires_past
+}
+
+/// Removes all but the last `Set-Cookie` line for each session cookie name
+/// (v5 server actions send the middleware's stale copy, then the new one).
+/// Other lines keep their order. Returns how many lines were removed.
+pub fn collapse_duplicates(names: &SessionCookieNames, headers: &mut http::HeaderMap) -> usize {
+    let session_names: Vec<&[u8]> = headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| set_cookie_name(v.as_bytes()))
+        .filter(|name| names.matches(name))
+        .collect();
+    let has_duplicates = session_names
+        .iter()
+        .enumerate()
+        .any(|(i, name)| session_names[i + 1..].contains(name));
+    if !has_duplicates {
+        return 0;
+    }
+    let all: Vec<HeaderValue> = headers.get_all(SET_COOKIE).iter().cloned().collect();
+    let keep: Vec<bool> = all
+        .iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let name = set_cookie_name(value.as_bytes());
+            !names.matches(name)
+                || !all[i + 1..]
+                    .iter()
+                    .any(|later| set_cookie_name(later.as_bytes()) == name)
+        })
+        .collect();
+    headers.remove(SET_COOKIE);
+    let mut removed = 0;
+    for (value, keep) in all.into_iter().zip(keep) {
+        if keep {
+            headers.append(SET_COOKIE, value);
+        } else {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::RandomState;
+    use std::time::Duration;
+
+    use http::HeaderMap;
+
+    use super::*;
+
+    fn names() -> SessionCookieNames {
+        SessionCookieNames::new(["next-auth.session-token", "authjs.session-token"])
+    }
+
+    fn cookies(values: &[&str]) -> RequestCookies {
+        RequestCookies(
+            values
+                .iter()
+                .map(|v| HeaderValue::from_str(v).unwrap())
+                .collect(),
+        )
+    }
+
+    fn set_cookies(lines: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            headers.append(SET_COOKIE, HeaderValue::from_str(line).unwrap());
+        }
+        headers
+    }
+
+    const NOW: Duration = Duration::from_secs(1_800_000_000);
+
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + NOW
+    }
+
+    #[test]
+    fn request_and_response_hash_the_same_token_equally_whole_or_chunked() {
+        let hasher = RandomState::new();
+        let n = names();
+        let whole = request_session(
+            &n,
+            &cookies(&["a=1; next-auth.session-token=ABCDEF; b=2"]),
+            &hasher,
+        );
+        let chunked = request_session(
+            &n,
+            &cookies(&[
+                "next-auth.session-token.1=DEF",
+                "x=1; next-auth.session-token.0=ABC",
+            ]),
+            &hasher,
+        );
+        assert!(whole.is_some());
+        assert_eq!(whole, chunked);
+        let written = response_write(
+            &n,
+            &set_cookies(&[
+                "next-auth.session-token.0=ABC; Path=/",
+                "theme=dark",
+                "next-auth.session-token.1=DEF; Path=/; Expires=Wed, 21 Oct 2037 07:28:00 GMT",
+                "next-auth.session-token.2=; Max-Age=0; Path=/",
+            ]),
+            now(),
+            &hasher,
+        );
+        assert_eq!(written, whole.map(SessionWrite::Set));
+    }
+
+    #[test]
+    fn chunk_order_is_numeric() {
+        let hasher = RandomState::new();
+        let n = names();
+        let parts: Vec<String> = (0..11)
+            .map(|i| format!("next-auth.session-token.{i}=p{i}"))
+            .collect();
+        let mut reversed = parts.clone();
+        reversed.reverse();
+        let whole = format!(
+            "next-auth.session-token={}",
+            (0..11).map(|i| format!("p{i}")).collect::<String>()
+        );
+        let a = request_session(&n, &cookies(&[&parts.join("; ")]), &hasher);
+        let b = request_session(&n, &cookies(&[&reversed.join("; ")]), &hasher);
+        let c = request_session(&n, &cookies(&[&whole]), &hasher);
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+    }
+
+    #[test]
+    fn different_values_and_names_hash_differently() {
+        let hasher = RandomState::new();
+        let n = names();
+        let a = request_session(&n, &cookies(&["next-auth.session-token=A"]), &hasher);
+        let b = request_session(&n, &cookies(&["next-auth.session-token=B"]), &hasher);
+        let c = request_session(&n, &cookies(&["authjs.session-token=A"]), &hasher);
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn requests_without_a_session_have_none() {
+        let hasher = RandomState::new();
+        let n = names();
+        for header in [
+            &[][..],
+            &["a=1; next-auth.csrf-token=x"],
+            &["next-auth.session-token-x=1"],
+            &["next-auth.session-token"],
+        ] {
+            assert_eq!(
+                request_session(&n, &cookies(header), &hasher),
+                None,
+                "{header:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn deletions() {
+        let t = now();
+        for line in [
+            "a=; Max-Age=0; Path=/",
+            "a=; max-age=-1",
+            "a=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+            "a=x; expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly",
+            "a=x; Expires=Wed, 21 Oct 2037 07:28:00 GMT; Max-Age=0",
+        ] {
+            assert!(is_deletion(line.as_bytes(), t), "{line}");
+        }
+        for line in [
+            "a=x",
+            "a=x; Max-Age=3600",
+            "a=; Path=/",
+            "a=x; Expires=Wed, 21 Oct 2037 07:28:00 GMT",
+            "a=x; Expires=nonsense",
+            "a=x; Max-Age=nonsense",
+            "a=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=60",
+        ] {
+            assert!(!is_deletion(line.as_bytes(), t), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_response_of_only_deletes_is_a_delete() {
+        let hasher = RandomState::new();
+        let written = response_write(
+            &names(),
+            &set_cookies(&[
+                "next-auth.session-token=; Max-Age=0; Path=/",
+                "next-auth.session-token.0=; Max-Age=0",
+            ]),
+            now(),
+            &hasher,
+        );
+        assert_eq!(written, Some(SessionWrite::Delete));
+        assert_eq!(
+            response_write(&names(), &set_cookies(&["a=1"]), now(), &hasher),
+            None
+        );
+    }
+
+    #[test]
+    fn the_last_line_for_a_name_is_the_write() {
+        let hasher = RandomState::new();
+        let n = names();
+        let both = response_write(
+            &n,
+            &set_cookies(&[
+                "authjs.session-token=OLD; Path=/",
+                "authjs.session-token=NEW; path=/; samesite=lax",
+            ]),
+            now(),
+            &hasher,
+        );
+        let new = request_session(&n, &cookies(&["authjs.session-token=NEW"]), &hasher);
+        assert_eq!(both, new.map(SessionWrite::Set));
+    }
+
+    #[test]
+    fn collapses_duplicate_session_lines_to_the_last() {
+        let n = names();
+        let mut headers = set_cookies(&[
+            "authjs.session-token=OLD; Path=/",
+            "theme=dark",
+            "theme=light",
+            "authjs.session-token=NEW; Path=/",
+            "next-auth.session-token.0=X",
+        ]);
+        assert_eq!(collapse_duplicates(&n, &mut headers), 1);
+        let lines: Vec<&str> = headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "theme=dark",
+                "theme=light",
+                "authjs.session-token=NEW; Path=/",
+                "next-auth.session-token.0=X"
+            ]
+        );
+        let before = headers.clone();
+        assert_eq!(collapse_duplicates(&n, &mut headers), 0);
+        assert_eq!(headers, before);
+    }
+}
