@@ -51,7 +51,7 @@ fn bad_configs_exit_non_zero_with_file_line_and_key_before_listening() {
         (
             "unknown-key.toml",
             "listen = \"127.0.0.1:0\"\nupstrem = \"http://127.0.0.1:3000\"\n",
-            ":2:1: `upstrem`: unknown field `upstrem`, expected one of `listen`, `upstream`, `mode`, `base_path`, `log_format`, `session`, `timeouts`, `allow`\n",
+            ":2:1: `upstrem`: unknown field `upstrem`, expected one of `listen`, `upstream`, `mode`, `base_path`, `log_format`, `session`, `timeouts`, `guard`, `allow`\n",
         ),
         (
             "bad-type.toml",
@@ -311,7 +311,7 @@ async fn send_secret_requests(port: u16) {
 
 #[tokio::test]
 async fn no_cookie_value_or_credential_reaches_the_logs_at_trace_level() {
-    for (mode, format) in [("strip", "text"), ("report", "json")] {
+    for (mode, format) in [("strip", "text"), ("guard", "text"), ("report", "json")] {
         let upstream = secret_setting_upstream().await;
         let mut process = Running::start(
             cookieguard()
@@ -330,7 +330,7 @@ async fn no_cookie_value_or_credential_reaches_the_logs_at_trace_level() {
         let port = listen_port(&process.wait_for("cookieguard listening"));
         send_secret_requests(port).await;
         if mode == "report" {
-            process.wait_for("report mode: strip mode would remove session cookies");
+            process.wait_for("report mode: session cookies that strip or guard mode would remove");
         }
         let (status, lines) = process.terminate();
         assert!(
