@@ -35,6 +35,9 @@ Examples:
   cookieguard --upstream http://127.0.0.1:3000 --listen 0.0.0.0:8080
   cookieguard --config cookieguard.toml --mode report
   cookieguard check --config cookieguard.toml   validate and print the effective config
+  cookieguard explain --method POST --path /api/auth/session
+                                                which rule matches, what happens to the session cookie
+  cookieguard healthcheck --admin-listen 127.0.0.1:9901
 
 Log level: RUST_LOG (default info), e.g. RUST_LOG=cookieguard=debug.
 Config reference: config/cookieguard.toml in the source tree.";
@@ -71,12 +74,34 @@ pub struct Settings {
     /// Log line format [default: text]
     #[arg(long, env = "COOKIEGUARD_LOG_FORMAT", value_enum, global = true)]
     pub log_format: Option<LogFormat>,
+    /// Admin listener for /healthz, /readyz and /metrics [default: off]
+    #[arg(
+        long,
+        env = "COOKIEGUARD_ADMIN_LISTEN",
+        value_name = "ADDR",
+        global = true
+    )]
+    pub admin_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate the configuration and print the effective configuration (defaults filled in) as TOML
     Check,
+    /// Probe /healthz on the admin listener; exit 0 when healthy, 1 otherwise (for container HEALTHCHECKs)
+    Healthcheck,
+    /// Show which allow rule a request matches and what happens to a session cookie in its response
+    Explain {
+        /// Request method
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// Request path, with the query if it matters (e.g. "/api/x?companyId=1")
+        #[arg(long)]
+        path: String,
+        /// A request header the request carries (repeatable), e.g. --header next-action
+        #[arg(long = "header", value_name = "NAME")]
+        headers: Vec<String>,
+    },
 }
 
 /// Why the binary stopped with an error.
@@ -92,6 +117,10 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Usage(String),
+    #[error("unhealthy: {0}")]
+    Unhealthy(String),
 }
 
 impl Settings {
@@ -101,6 +130,7 @@ impl Settings {
             upstream: self.upstream.clone(),
             mode: self.mode,
             log_format: self.log_format,
+            admin_listen: self.admin_listen,
         }
     }
 }
@@ -113,7 +143,87 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             print!("{}", config.to_toml());
             Ok(())
         }
+        Some(Command::Healthcheck) => healthcheck(&config),
+        Some(Command::Explain {
+            method,
+            path,
+            headers,
+        }) => {
+            print!("{}", explain_request(&config, &method, &path, &headers)?);
+            Ok(())
+        }
         None => serve(config),
+    }
+}
+
+fn explain_request(
+    config: &Config,
+    method: &str,
+    path: &str,
+    headers: &[String],
+) -> Result<String, CliError> {
+    let method = http::Method::from_bytes(method.as_bytes())
+        .map_err(|_| CliError::Usage(format!("`{method}` is not an HTTP method")))?;
+    let uri: http::Uri = path
+        .parse()
+        .ok()
+        .filter(|uri: &http::Uri| uri.path().starts_with('/') && uri.authority().is_none())
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "`{path}` is not a request path like /api/auth/session"
+            ))
+        })?;
+    let mut map = http::HeaderMap::new();
+    for name in headers {
+        let name = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| CliError::Usage(format!("`{name}` is not a header name")))?;
+        map.insert(name, http::HeaderValue::from_static("1"));
+    }
+    Ok(crate::explain::explain(config, &method, &uri, &map))
+}
+
+/// GET /healthz on the admin listener with a plain blocking socket: the
+/// container image needs no curl.
+fn healthcheck(config: &Config) -> Result<(), CliError> {
+    use std::io::{Read, Write};
+    let Some(mut addr) = config.admin_listen else {
+        return Err(CliError::Unhealthy(
+            "admin_listen is not set, so there is no /healthz to probe".to_owned(),
+        ));
+    };
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let timeout = Duration::from_secs(3);
+    let unhealthy =
+        |what: &str, error: std::io::Error| CliError::Unhealthy(format!("{what} {addr}: {error}"));
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| unhealthy("cannot connect to", e))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| unhealthy("socket", e))?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| unhealthy("socket", e))?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .map_err(|e| unhealthy("cannot send to", e))?;
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .map_err(|e| unhealthy("no answer from", e))?;
+    let status_line = answer.split(|&b| b == b'\r').next().unwrap_or_default();
+    if status_line.starts_with(b"HTTP/1.1 200 ") {
+        println!("healthy: {addr}/healthz answered 200");
+        Ok(())
+    } else {
+        Err(CliError::Unhealthy(format!(
+            "{addr}/healthz answered {:?}",
+            String::from_utf8_lossy(status_line)
+        )))
     }
 }
 
@@ -131,14 +241,24 @@ fn serve(config: Config) -> Result<(), CliError> {
                 source,
             })?;
         let listen = listener.local_addr().unwrap_or(config.listen);
+        let admin = match config.admin_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| CliError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
+        let admin_listen = admin.as_ref().and_then(|l| l.local_addr().ok());
         info!(
             %listen,
+            admin_listen = admin_listen.map(tracing::field::display),
             upstream = %config.upstream,
             mode = %config.mode.as_str(),
             allow_rules = config.allow.len(),
             "cookieguard listening"
         );
-        server::run(listener, config, signals::shutdown()).await;
+        server::run(listener, admin, config, signals::shutdown()).await;
         Ok(())
     });
     // Upgraded connections are not drained; do not let them hold the exit.

@@ -41,6 +41,11 @@ pub struct Config {
     pub mode: Mode,
     pub base_path: BasePath,
     pub log_format: LogFormat,
+    /// One log line per request (method, path without query, status, duration).
+    pub access_log: bool,
+    /// Health, readiness and metrics endpoints; off when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_listen: Option<SocketAddr>,
     pub session: Session,
     pub timeouts: Timeouts,
     pub guard: GuardSettings,
@@ -141,6 +146,8 @@ impl Default for Config {
             allow: base_path.default_allow(),
             base_path,
             log_format: LogFormat::default(),
+            access_log: false,
+            admin_listen: None,
             session: Session::default(),
             timeouts: Timeouts::default(),
             guard: GuardSettings::default(),
@@ -155,6 +162,7 @@ pub struct Overrides {
     pub upstream: Option<Upstream>,
     pub mode: Option<Mode>,
     pub log_format: Option<LogFormat>,
+    pub admin_listen: Option<SocketAddr>,
 }
 
 /// The file as written: what is absent takes its default.
@@ -166,6 +174,8 @@ struct FileConfig {
     mode: Option<Mode>,
     base_path: Option<BasePath>,
     log_format: Option<LogFormat>,
+    access_log: Option<bool>,
+    admin_listen: Option<SocketAddr>,
     session: Option<Session>,
     timeouts: Option<Timeouts>,
     guard: Option<GuardSettings>,
@@ -208,6 +218,9 @@ impl Config {
         if let Some(log_format) = overrides.log_format {
             self.log_format = log_format;
         }
+        if let Some(admin_listen) = overrides.admin_listen {
+            self.admin_listen = Some(admin_listen);
+        }
     }
 
     /// The effective configuration as TOML, as `cookieguard check` prints it.
@@ -246,6 +259,8 @@ impl From<FileConfig> for Config {
             allow: file.allow.unwrap_or_else(|| base_path.default_allow()),
             base_path,
             log_format: file.log_format.unwrap_or(defaults.log_format),
+            access_log: file.access_log.unwrap_or(defaults.access_log),
+            admin_listen: file.admin_listen.or(defaults.admin_listen),
             session: file.session.unwrap_or(defaults.session),
             timeouts: file.timeouts.unwrap_or(defaults.timeouts),
             guard: file.guard.unwrap_or(defaults.guard),
@@ -548,15 +563,25 @@ mod tests {
         Config::from_toml(source, Path::new("test.toml")).map_err(|e| e.to_string())
     }
 
+    /// The admin port is the one place the shipped file (and the container
+    /// image, which uses it) differs from the embedded defaults: off by
+    /// default so several instances on one host never fight over a port.
+    fn shipped_defaults() -> Config {
+        Config {
+            admin_listen: Some("127.0.0.1:9901".parse().unwrap()),
+            ..Config::default()
+        }
+    }
+
     #[test]
     fn shipped_file_equals_compiled_in_defaults() {
-        assert_eq!(parse(SHIPPED).unwrap(), Config::default());
+        assert_eq!(parse(SHIPPED).unwrap(), shipped_defaults());
     }
 
     #[test]
     fn shipped_file_sets_every_key() {
         let shipped: toml::Table = toml::from_str(SHIPPED).unwrap();
-        let effective: toml::Table = toml::from_str(&Config::default().to_toml()).unwrap();
+        let effective: toml::Table = toml::from_str(&shipped_defaults().to_toml()).unwrap();
         assert_eq!(shipped, effective);
     }
 
@@ -612,7 +637,9 @@ mod tests {
             upstream: Some("http://10.0.0.1:80".parse().unwrap()),
             mode: Some(Mode::Strip),
             log_format: Some(LogFormat::Json),
+            admin_listen: Some("127.0.0.1:3".parse().unwrap()),
         });
+        assert_eq!(config.admin_listen.unwrap().port(), 3);
         assert_eq!(config.listen.port(), 2);
         assert_eq!(config.upstream.to_string(), "http://10.0.0.1:80");
         assert_eq!(config.mode, Mode::Strip);

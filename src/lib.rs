@@ -15,14 +15,19 @@
 //! - [`upstream`]: the pooled upstream client.
 //! - [`headers`]: hop-by-hop and forwarding headers.
 //! - [`upgrade`]: WebSocket and other HTTP/1.1 upgrades.
+//! - [`admin`], [`metrics`]: health, readiness and Prometheus metrics.
 //! - [`cli`], [`logging`], [`signals`]: the binary's command line, logs and signals.
+//! - [`explain`]: what `cookieguard explain` prints about a request.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod decision;
+pub mod explain;
 pub mod guard;
 pub mod headers;
 pub mod logging;
+pub mod metrics;
 pub mod proxy;
 pub mod routes;
 pub mod server;

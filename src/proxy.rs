@@ -3,7 +3,8 @@
 //! turn upstream failures into short 502/504 answers.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::HOST;
@@ -15,6 +16,7 @@ use tracing::{debug, info, warn};
 use crate::config::{Config, Upstream};
 use crate::decision::{Outcome, Policy, Route, StripReason};
 use crate::headers;
+use crate::metrics::{Metrics, UpstreamFailure};
 use crate::upgrade;
 use crate::upstream::{self, UpstreamClient};
 
@@ -26,25 +28,59 @@ pub struct Proxy {
     upstream: Upstream,
     client: UpstreamClient,
     response_timeout: Duration,
+    access_log: bool,
+    metrics: Arc<Metrics>,
 }
 
 impl Proxy {
-    pub fn new(config: &Config) -> Proxy {
+    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Proxy {
         Proxy {
             policy: config.policy(),
             upstream: config.upstream.clone(),
             client: upstream::client(&config.timeouts),
             response_timeout: config.timeouts.response,
+            access_log: config.access_log,
+            metrics,
         }
     }
 
+    /// Answers one client request: forwards it, counts it, logs it.
     pub async fn handle(
+        &self,
+        request: Request<Incoming>,
+        client: SocketAddr,
+    ) -> Response<ResponseBody> {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let uri = request.uri().clone();
+        let (response, outcome) = self.forward(request, client, &method, &uri).await;
+        let status = response.status();
+        self.metrics.response(status);
+        if self.access_log {
+            info!(
+                target: "cookieguard::access",
+                %method,
+                path = uri.path(),
+                status = status.as_u16(),
+                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                session = outcome.map_or("-", outcome_label),
+                "request"
+            );
+        }
+        response
+    }
+
+    /// The request's way to the upstream and back; the outcome is `None` for
+    /// answers cookieguard made itself.
+    async fn forward(
         &self,
         mut request: Request<Incoming>,
         client: SocketAddr,
-    ) -> Response<ResponseBody> {
+        method: &Method,
+        original_uri: &Uri,
+    ) -> (Response<ResponseBody>, Option<Outcome>) {
         if request.method() == Method::CONNECT {
-            return local(
+            return no_outcome(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "CONNECT is not supported: cookieguard is a reverse proxy\n",
             );
@@ -56,16 +92,15 @@ impl Proxy {
             .map(|protocol| (protocol, hyper::upgrade::on(&mut request)));
 
         let (mut parts, body) = request.into_parts();
-        let original_uri = parts.uri.clone();
         let client_version = parts.version;
         let Some(path_and_query) = parts.uri.path_and_query().map(|pq| pq.as_str()) else {
-            return local(
+            return no_outcome(
                 StatusCode::BAD_REQUEST,
                 "the request target must be a path\n",
             );
         };
         if !path_and_query.starts_with('/') {
-            return local(
+            return no_outcome(
                 StatusCode::BAD_REQUEST,
                 "the request target must be a path\n",
             );
@@ -73,7 +108,7 @@ impl Proxy {
         // Only the path and query are taken from the client: an absolute-form
         // target names a host, but the request still goes to the upstream.
         let Ok(uri) = self.upstream.uri_for(path_and_query) else {
-            return local(
+            return no_outcome(
                 StatusCode::BAD_REQUEST,
                 "the request target is not a valid path\n",
             );
@@ -92,29 +127,34 @@ impl Proxy {
         headers::set_forwarded(&mut parts.headers, client.ip(), host.as_ref());
         parts.uri = uri;
         parts.version = Version::HTTP_11;
-        let method = parts.method.clone();
 
+        let forwarded_at = Instant::now();
         let sent = tokio::time::timeout(
             self.response_timeout,
             self.client.request(Request::from_parts(parts, body)),
         );
         let mut response = match sent.await {
-            Ok(Ok(response)) => response,
+            Ok(Ok(response)) => {
+                self.metrics.upstream_answered(forwarded_at.elapsed());
+                response
+            }
             Ok(Err(error)) => {
-                let reason = if error.is_connect() {
-                    "upstream unreachable"
+                let (reason, failure) = if error.is_connect() {
+                    ("upstream unreachable", UpstreamFailure::Connect)
                 } else {
-                    "upstream failed"
+                    ("upstream failed", UpstreamFailure::Other)
                 };
+                self.metrics.upstream_failed(failure);
                 warn!(%method, path = original_uri.path(), error = %error_chain(&error), "{reason}");
-                return local(
+                return no_outcome(
                     StatusCode::BAD_GATEWAY,
                     &format!("502 Bad Gateway: {reason}\n"),
                 );
             }
             Err(_) => {
+                self.metrics.upstream_failed(UpstreamFailure::Timeout);
                 warn!(%method, path = original_uri.path(), timeout = ?self.response_timeout, "upstream sent no response headers in time");
-                return local(
+                return no_outcome(
                     StatusCode::GATEWAY_TIMEOUT,
                     "504 Gateway Timeout: upstream did not answer in time\n",
                 );
@@ -134,7 +174,7 @@ impl Proxy {
                 }
                 _ => {
                     warn!(%method, path = original_uri.path(), "upstream switched protocols without a matching upgrade request");
-                    return local(
+                    return no_outcome(
                         StatusCode::BAD_GATEWAY,
                         "502 Bad Gateway: upstream switched protocols unexpectedly\n",
                     );
@@ -151,8 +191,12 @@ impl Proxy {
             headers::set_upgrade(&mut parts.headers, protocol);
         }
         let outcome = self.policy.apply(&facts, parts.status, &mut parts.headers);
-        log_outcome(outcome, &method, &original_uri, facts.route);
-        Response::from_parts(parts, Either::Left(body))
+        log_outcome(outcome, method, original_uri, facts.route);
+        self.metrics.session_outcome(outcome, facts.route.rule());
+        (
+            Response::from_parts(parts, Either::Left(body)),
+            Some(outcome),
+        )
     }
 }
 
@@ -207,6 +251,21 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// A short label for the access log.
+fn outcome_label(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::NoSessionCookie => "-",
+        Outcome::Allowed { .. } => "passed",
+        Outcome::Refreshed { .. } => "refreshed",
+        Outcome::Stripped { .. } => "stripped",
+        Outcome::WouldStrip { .. } => "would-strip",
+    }
+}
+
+fn no_outcome(status: StatusCode, text: &str) -> (Response<ResponseBody>, Option<Outcome>) {
+    (local(status, text), None)
 }
 
 fn local(status: StatusCode, text: &str) -> Response<ResponseBody> {

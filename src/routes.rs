@@ -31,24 +31,50 @@ pub struct AllowRule {
     pub headers: Vec<HeaderName>,
 }
 
+/// The first reason a request does not match a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mismatch<'a> {
+    Method,
+    Path,
+    MissingQuery(&'a str),
+    MissingHeader(&'a HeaderName),
+}
+
 impl AllowRule {
     /// Whether a request with these facts matches the rule.
     pub fn matches(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
+        self.first_mismatch(method, uri, headers).is_none()
+    }
+
+    /// Why a request does not match (checked cheapest first), or `None` when it does.
+    pub fn first_mismatch(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Option<Mismatch<'_>> {
         if let Some(methods) = &self.methods
             && !methods.contains(method)
         {
-            return false;
+            return Some(Mismatch::Method);
         }
-        if !self.headers.iter().all(|name| headers.contains_key(name)) {
-            return false;
+        if let Some(name) = self
+            .headers
+            .iter()
+            .find(|name| !headers.contains_key(*name))
+        {
+            return Some(Mismatch::MissingHeader(name));
         }
         if !self.query.is_empty() {
             let query = uri.query().unwrap_or("");
-            if !self.query.iter().all(|name| query_has(query, name)) {
-                return false;
+            if let Some(name) = self.query.iter().find(|name| !query_has(query, name)) {
+                return Some(Mismatch::MissingQuery(name));
             }
         }
-        self.path.matches(uri.path())
+        if !self.path.matches(uri.path()) {
+            return Some(Mismatch::Path);
+        }
+        None
     }
 }
 

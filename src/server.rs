@@ -1,12 +1,13 @@
 //! The listener: accepts connections, serves HTTP/1.1 and cleartext HTTP/2 on
 //! one port, and drains in-flight requests on shutdown.
 //!
-//! `run(listener, config, shutdown)` takes a bound listener so tests (and
-//! anyone embedding cookieguard) can serve on port 0.
+//! `run(listener, admin, config, shutdown)` takes bound listeners so tests
+//! (and anyone embedding cookieguard) can serve on port 0.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -16,13 +17,29 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
+use crate::admin::{self, AdminState};
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 
 /// Serves until `shutdown` resolves, then stops accepting and gives in-flight
-/// requests `timeouts.shutdown_grace` to finish.
-pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) {
-    let proxy = Arc::new(Proxy::new(&config));
+/// requests `timeouts.shutdown_grace` to finish. The admin listener, if any,
+/// answers until the drain is over, with `/readyz` failing during it.
+pub async fn run(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) {
+    let metrics = Arc::new(Metrics::new());
+    let admin_state = Arc::new(AdminState {
+        metrics: Arc::clone(&metrics),
+        draining: AtomicBool::new(false),
+        upstream: config.upstream.clone(),
+    });
+    let admin_task =
+        admin.map(|listener| tokio::spawn(admin::serve(listener, Arc::clone(&admin_state))));
+    let proxy = Arc::new(Proxy::new(&config, Arc::clone(&metrics)));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -50,6 +67,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
         if let Err(error) = stream.set_nodelay(true) {
             debug!(%error, "could not set TCP_NODELAY");
         }
+        let open = metrics.connection_opened();
         let proxy = Arc::clone(&proxy);
         let service = service_fn(move |request| {
             let proxy = Arc::clone(&proxy);
@@ -61,14 +79,19 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
             if let Err(error) = connection.await {
                 debug!(%peer, %error, "connection ended with an error");
             }
+            drop(open);
         });
     }
 
     drop(listener);
+    admin_state.draining.store(true, Ordering::Relaxed);
     let grace = config.timeouts.shutdown_grace;
     info!(grace = ?grace, "stopped accepting; draining in-flight requests");
     tokio::select! {
         () = graceful.shutdown() => info!("all connections closed"),
         () = tokio::time::sleep(grace) => warn!(grace = ?grace, "grace period over; closing remaining connections"),
+    }
+    if let Some(task) = admin_task {
+        task.abort();
     }
 }

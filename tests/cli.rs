@@ -51,7 +51,7 @@ fn bad_configs_exit_non_zero_with_file_line_and_key_before_listening() {
         (
             "unknown-key.toml",
             "listen = \"127.0.0.1:0\"\nupstrem = \"http://127.0.0.1:3000\"\n",
-            ":2:1: `upstrem`: unknown field `upstrem`, expected one of `listen`, `upstream`, `mode`, `base_path`, `log_format`, `session`, `timeouts`, `guard`, `allow`\n",
+            ":2:1: `upstrem`: unknown field `upstrem`, expected one of `listen`, `upstream`, `mode`, `base_path`, `log_format`, `access_log`, `admin_listen`, `session`, `timeouts`, `guard`, `allow`\n",
         ),
         (
             "bad-type.toml",
@@ -112,7 +112,9 @@ fn missing_config_file_is_named() {
 
 #[test]
 fn check_prints_the_shipped_defaults_without_a_config() {
-    let output = run(cookieguard().arg("check"));
+    // The shipped file differs from the embedded defaults only in turning on
+    // the admin listener.
+    let output = run(cookieguard().args(["check", "--admin-listen", "127.0.0.1:9901"]));
     assert!(output.status.success());
     let printed: toml::Table = toml::from_str(&stdout(&output)).unwrap();
     let shipped: toml::Table = toml::from_str(include_str!("../config/cookieguard.toml")).unwrap();
@@ -325,10 +327,17 @@ async fn no_cookie_value_or_credential_reaches_the_logs_at_trace_level() {
                 ])
                 .arg("--upstream")
                 .arg(format!("http://{upstream}"))
+                .arg("--config")
+                .arg(write_config("access-log.toml", "access_log = true\n"))
                 .env("RUST_LOG", "trace"),
         );
         let port = listen_port(&process.wait_for("cookieguard listening"));
         send_secret_requests(port).await;
+        let access = process.wait_for("cookieguard::access");
+        assert!(
+            access.contains("status") && access.contains("200"),
+            "{access}"
+        );
         if mode == "report" {
             process.wait_for("report mode: session cookies that strip or guard mode would remove");
         }

@@ -63,6 +63,8 @@ where
 /// The proxy server, running in this process on port 0.
 pub struct ProxyHandle {
     pub addr: SocketAddr,
+    /// The admin listener, when the config sets `admin_listen` (bound to port 0).
+    pub admin: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     pub task: JoinHandle<()>,
 }
@@ -91,12 +93,24 @@ pub fn config_for(upstream: SocketAddr) -> Config {
 pub async fn start_proxy(config: Config) -> ProxyHandle {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let admin_listener = match config.admin_listen {
+        Some(_) => Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
+        None => None,
+    };
+    let admin = admin_listener.as_ref().map(|l| l.local_addr().unwrap());
     let (sender, receiver) = oneshot::channel::<()>();
-    let task = tokio::spawn(cookieguard::server::run(listener, config, async move {
+    let shutdown = async move {
         let _ = receiver.await;
-    }));
+    };
+    let task = tokio::spawn(cookieguard::server::run(
+        listener,
+        admin_listener,
+        config,
+        shutdown,
+    ));
     ProxyHandle {
         addr,
+        admin,
         shutdown: Some(sender),
         task,
     }

@@ -1,0 +1,204 @@
+//! Prometheus metrics, served as text on the admin listener's `/metrics`.
+//!
+//! Handles for the per-request counters are resolved once, so the hot path
+//! costs a few atomic increments; labelled families are looked up only for
+//! responses that carry a session cookie or fail.
+
+use std::sync::atomic::AtomicI64;
+use std::time::Duration;
+
+use http::StatusCode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::decision::{Authority, Outcome, StripReason};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SessionLabels {
+    /// passed, refreshed, stripped, would_strip
+    action: &'static str,
+    reason: &'static str,
+    /// The allow rule's index, `marker`, or empty.
+    rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamErrorLabels {
+    kind: &'static str,
+}
+
+/// Why a request to the upstream failed, for `upstream_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamFailure {
+    Connect,
+    Timeout,
+    Other,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: [Counter; 5],
+    session_cookies: Family<SessionLabels, Counter>,
+    upstream_errors: Family<UpstreamErrorLabels, Counter>,
+    active_connections: Gauge<i64, AtomicI64>,
+    upstream_latency: Histogram,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("cookieguard");
+        let requests_family = Family::<StatusLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Responses sent to clients, by status class",
+            requests_family.clone(),
+        );
+        let requests = CLASSES.map(|class| {
+            requests_family
+                .get_or_create(&StatusLabels { class })
+                .clone()
+        });
+        let session_cookies = Family::<SessionLabels, Counter>::default();
+        registry.register(
+            "session_cookie_responses",
+            "Responses carrying session Set-Cookie headers, by what cookieguard did, why, and the allow rule",
+            session_cookies.clone(),
+        );
+        let upstream_errors = Family::<UpstreamErrorLabels, Counter>::default();
+        registry.register(
+            "upstream_errors",
+            "Requests the upstream did not answer: connect (502), timeout (504), other (502)",
+            upstream_errors.clone(),
+        );
+        let active_connections = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "active_connections",
+            "Open client connections",
+            active_connections.clone(),
+        );
+        let upstream_latency = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        registry.register(
+            "upstream_response_seconds",
+            "Time from forwarding a request to the upstream's response headers",
+            upstream_latency.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            session_cookies,
+            upstream_errors,
+            active_connections,
+            upstream_latency,
+        }
+    }
+
+    pub fn response(&self, status: StatusCode) {
+        let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
+        self.requests[class].inc();
+    }
+
+    pub fn upstream_answered(&self, elapsed: Duration) {
+        self.upstream_latency.observe(elapsed.as_secs_f64());
+    }
+
+    pub fn upstream_failed(&self, failure: UpstreamFailure) {
+        let kind = match failure {
+            UpstreamFailure::Connect => "connect",
+            UpstreamFailure::Timeout => "timeout",
+            UpstreamFailure::Other => "other",
+        };
+        self.upstream_errors
+            .get_or_create(&UpstreamErrorLabels { kind })
+            .inc();
+    }
+
+    pub fn session_outcome(&self, outcome: Outcome, rule: Option<usize>) {
+        let rule_label = |rule: Option<usize>| rule.map(|r| r.to_string()).unwrap_or_default();
+        let labels = match outcome {
+            Outcome::NoSessionCookie => return,
+            Outcome::Allowed { by, .. } => SessionLabels {
+                action: "passed",
+                reason: "authoritative",
+                rule: match by {
+                    Authority::Rule(index) => index.to_string(),
+                    Authority::Marker => "marker".to_owned(),
+                },
+            },
+            Outcome::Refreshed { .. } => SessionLabels {
+                action: "refreshed",
+                reason: "current session",
+                rule: String::new(),
+            },
+            Outcome::Stripped { reason, .. } => SessionLabels {
+                action: "stripped",
+                reason: reason_label(reason),
+                rule: rule_label(rule),
+            },
+            Outcome::WouldStrip { strip, guard, .. } => SessionLabels {
+                action: "would_strip",
+                reason: match (strip, guard) {
+                    (Some(_), Some(_)) => "strip and guard",
+                    (Some(_), None) => "strip only",
+                    (None, _) => "guard only",
+                },
+                rule: rule_label(rule),
+            },
+        };
+        self.session_cookies.get_or_create(&labels).inc();
+    }
+
+    /// Counts an open client connection until the returned guard is dropped.
+    pub fn connection_opened(&self) -> ConnectionGuard {
+        self.active_connections.inc();
+        ConnectionGuard(self.active_connections.clone())
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
+
+fn reason_label(reason: StripReason) -> &'static str {
+    match reason {
+        StripReason::RouteNotAllowed => "route not allowed",
+        StripReason::ErrorStatus { .. } => "error status",
+        StripReason::Stale => "stale",
+        StripReason::NoRequestSession => "no request session",
+    }
+}
+
+/// Decrements `active_connections` when the connection ends.
+pub struct ConnectionGuard(Gauge<i64, AtomicI64>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
