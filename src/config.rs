@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
 use http::{HeaderName, Method, Uri};
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::decision::{Mode, Policy, SessionCookieNames};
@@ -24,6 +25,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_UPSTREAM: &str = "http://127.0.0.1:3000";
 /// NextAuth v4 and next-auth v5 mount their routes here.
 pub const DEFAULT_BASE_PATH: &str = "/api/auth";
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 pub const DEFAULT_UPDATE_HEADER: &str = "x-cookieguard-update";
 /// v4 and v5 session cookie names, plain and with the `__Secure-` prefix used on https.
 pub const DEFAULT_SESSION_COOKIES: [&str; 4] = [
@@ -46,6 +48,10 @@ pub struct Config {
     /// Health, readiness and metrics endpoints; off when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_listen: Option<SocketAddr>,
+    /// Client connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// Peers (load balancers, TLS terminators) whose `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
     pub session: Session,
     pub timeouts: Timeouts,
     pub guard: GuardSettings,
@@ -148,6 +154,8 @@ impl Default for Config {
             log_format: LogFormat::default(),
             access_log: false,
             admin_listen: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            trusted_proxies: Vec::new(),
             session: Session::default(),
             timeouts: Timeouts::default(),
             guard: GuardSettings::default(),
@@ -176,6 +184,9 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     access_log: Option<bool>,
     admin_listen: Option<SocketAddr>,
+    #[serde(default, deserialize_with = "positive_count")]
+    max_connections: Option<usize>,
+    trusted_proxies: Option<Vec<IpNet>>,
     session: Option<Session>,
     timeouts: Option<Timeouts>,
     guard: Option<GuardSettings>,
@@ -261,6 +272,8 @@ impl From<FileConfig> for Config {
             log_format: file.log_format.unwrap_or(defaults.log_format),
             access_log: file.access_log.unwrap_or(defaults.access_log),
             admin_listen: file.admin_listen.or(defaults.admin_listen),
+            max_connections: file.max_connections.unwrap_or(defaults.max_connections),
+            trusted_proxies: file.trusted_proxies.unwrap_or(defaults.trusted_proxies),
             session: file.session.unwrap_or(defaults.session),
             timeouts: file.timeouts.unwrap_or(defaults.timeouts),
             guard: file.guard.unwrap_or(defaults.guard),
@@ -518,6 +531,13 @@ fn cookie_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D
     Ok(names)
 }
 
+fn positive_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    match usize::deserialize(d)? {
+        0 => Err(serde::de::Error::custom("must be at least 1")),
+        n => Ok(Some(n)),
+    }
+}
+
 fn optional_header_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let name = String::deserialize(d)?;
     if name.is_empty() {
@@ -720,6 +740,14 @@ mod tests {
             (
                 "[[allow]]\npath = \"/a\"\nmethod = [\"POST\"]",
                 "test.toml:3:1: `allow[0].method`: unknown field `method`",
+            ),
+            (
+                "max_connections = 0",
+                "test.toml:1:19: `max_connections`: must be at least 1",
+            ),
+            (
+                "trusted_proxies = [\"10.0.0.0/33\"]",
+                "test.toml:1:20: `trusted_proxies`: invalid IP address syntax",
             ),
             (
                 "base_path = \"api/auth\"",

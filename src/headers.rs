@@ -94,31 +94,56 @@ pub fn set_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
     headers.insert(UPGRADE, protocol);
 }
 
-/// Sets the forwarding headers. The client's own `X-Forwarded-*` values are
-/// replaced, never trusted: cookieguard is the first proxy the app sees.
-pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, host: Option<&HeaderValue>) {
-    let client = HeaderValue::try_from(client_ip_text(client))
-        .expect("an IP address is a valid header value");
-    headers.insert(X_FORWARDED_FOR, client);
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    match host {
-        Some(host) => {
-            headers.insert(X_FORWARDED_HOST, host.clone());
-        }
-        None => {
-            headers.remove(X_FORWARDED_HOST);
-        }
+/// Sets the forwarding headers. From an untrusted peer the client's own
+/// `X-Forwarded-*` values are replaced: anyone could have written them. From a
+/// trusted proxy (a load balancer or TLS terminator in `trusted_proxies`) the
+/// chain it built is extended with its address, and the protocol and host it
+/// saw are kept, so NextAuth sees `https` behind TLS termination.
+pub fn set_forwarded(
+    headers: &mut HeaderMap,
+    peer: IpAddr,
+    host: Option<&HeaderValue>,
+    peer_is_trusted: bool,
+) {
+    let peer_text = canonical_ip(peer).to_string();
+    let forwarded_for = peer_is_trusted
+        .then(|| extended_chain(headers, &peer_text))
+        .flatten()
+        .unwrap_or_else(|| {
+            HeaderValue::try_from(peer_text).expect("an IP address is a valid header value")
+        });
+    headers.insert(X_FORWARDED_FOR, forwarded_for);
+    if !(peer_is_trusted && headers.contains_key(X_FORWARDED_PROTO)) {
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    }
+    if !(peer_is_trusted && headers.contains_key(X_FORWARDED_HOST)) {
+        match host {
+            Some(host) => headers.insert(X_FORWARDED_HOST, host.clone()),
+            None => headers.remove(X_FORWARDED_HOST),
+        };
     }
 }
 
-fn client_ip_text(ip: IpAddr) -> String {
+/// The `X-Forwarded-For` chain a trusted proxy sent, with its own address appended.
+fn extended_chain(headers: &HeaderMap, peer: &str) -> Option<HeaderValue> {
+    let earlier: Vec<&str> = headers
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .collect();
+    if earlier.is_empty() {
+        return None;
+    }
+    HeaderValue::try_from(format!("{}, {peer}", earlier.join(", "))).ok()
+}
+
+/// An IPv4 client on a dual-stack socket shows up as `::ffff:a.b.c.d`.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
-        // An IPv4 client on a dual-stack socket shows up as ::ffff:a.b.c.d.
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => v6.to_string(),
-        },
-        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
     }
 }
 
@@ -231,15 +256,56 @@ mod tests {
             ("X-Forwarded-Host", "evil.example"),
         ]);
         let host = HeaderValue::from_static("app.example:8080");
-        set_forwarded(&mut headers, "203.0.113.9".parse().unwrap(), Some(&host));
+        set_forwarded(
+            &mut headers,
+            "203.0.113.9".parse().unwrap(),
+            Some(&host),
+            false,
+        );
         assert_eq!(headers["x-forwarded-for"], "203.0.113.9");
         assert_eq!(headers["x-forwarded-proto"], "http");
         assert_eq!(headers["x-forwarded-host"], "app.example:8080");
         assert_eq!(headers.len(), 3);
-        set_forwarded(&mut headers, "::ffff:10.1.2.3".parse().unwrap(), None);
+        set_forwarded(
+            &mut headers,
+            "::ffff:10.1.2.3".parse().unwrap(),
+            None,
+            false,
+        );
         assert_eq!(headers["x-forwarded-for"], "10.1.2.3");
         assert!(!headers.contains_key("x-forwarded-host"));
-        set_forwarded(&mut headers, "2001:db8::1".parse().unwrap(), None);
+        set_forwarded(&mut headers, "2001:db8::1".parse().unwrap(), None, false);
         assert_eq!(headers["x-forwarded-for"], "2001:db8::1");
+    }
+
+    #[test]
+    fn a_trusted_proxy_chain_is_extended_and_its_proto_and_host_kept() {
+        let mut headers = map(&[
+            ("X-Forwarded-For", "203.0.113.9"),
+            ("X-Forwarded-For", "198.51.100.7"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "app.example.com"),
+        ]);
+        let host = HeaderValue::from_static("internal:8080");
+        set_forwarded(
+            &mut headers,
+            "::ffff:10.0.0.2".parse().unwrap(),
+            Some(&host),
+            true,
+        );
+        assert_eq!(
+            headers["x-forwarded-for"],
+            "203.0.113.9, 198.51.100.7, 10.0.0.2"
+        );
+        assert_eq!(headers.get_all("x-forwarded-for").iter().count(), 1);
+        assert_eq!(headers["x-forwarded-proto"], "https");
+        assert_eq!(headers["x-forwarded-host"], "app.example.com");
+
+        // A trusted proxy that sent nothing gets the same headers as anyone.
+        let mut bare = HeaderMap::new();
+        set_forwarded(&mut bare, "10.0.0.2".parse().unwrap(), Some(&host), true);
+        assert_eq!(bare["x-forwarded-for"], "10.0.0.2");
+        assert_eq!(bare["x-forwarded-proto"], "http");
+        assert_eq!(bare["x-forwarded-host"], "internal:8080");
     }
 }

@@ -15,6 +15,8 @@ use tracing::{debug, info, warn};
 
 use crate::config::{Config, Upstream};
 use crate::decision::{Outcome, Policy, Route, StripReason};
+use ipnet::IpNet;
+
 use crate::headers;
 use crate::metrics::{Metrics, UpstreamFailure};
 use crate::upgrade;
@@ -29,6 +31,7 @@ pub struct Proxy {
     client: UpstreamClient,
     response_timeout: Duration,
     access_log: bool,
+    trusted_proxies: Vec<IpNet>,
     metrics: Arc<Metrics>,
 }
 
@@ -40,6 +43,7 @@ impl Proxy {
             client: upstream::client(&config.timeouts),
             response_timeout: config.timeouts.response,
             access_log: config.access_log,
+            trusted_proxies: config.trusted_proxies.clone(),
             metrics,
         }
     }
@@ -124,7 +128,9 @@ impl Proxy {
                 .expect("an authority is a valid header value"),
         };
         parts.headers.insert(HOST, upstream_host);
-        headers::set_forwarded(&mut parts.headers, client.ip(), host.as_ref());
+        let peer = headers::canonical_ip(client.ip());
+        let trusted = self.trusted_proxies.iter().any(|net| net.contains(&peer));
+        headers::set_forwarded(&mut parts.headers, peer, host.as_ref(), trusted);
         parts.uri = uri;
         parts.version = Version::HTTP_11;
 

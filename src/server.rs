@@ -15,6 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 use crate::admin::{self, AdminState};
@@ -51,7 +52,13 @@ pub async fn run(
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
 
+    let connection_slots = Arc::new(Semaphore::new(config.max_connections));
     loop {
+        // At the limit, stop accepting: new connections wait in the backlog.
+        let slot = tokio::select! {
+            slot = Arc::clone(&connection_slots).acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -80,6 +87,7 @@ pub async fn run(
                 debug!(%peer, %error, "connection ended with an error");
             }
             drop(open);
+            drop(slot);
         });
     }
 
