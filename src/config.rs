@@ -108,6 +108,10 @@ pub struct Timeouts {
     /// From sending the request to the upstream's response headers; past it, 504.
     #[serde(with = "positive_duration")]
     pub response: Duration,
+    /// Longest silence between two pieces of an upstream response body; past
+    /// it the response is aborted (like nginx's `proxy_read_timeout`).
+    #[serde(with = "positive_duration")]
+    pub body_idle: Duration,
     /// Idle pooled upstream connections are closed after this. Keep it below
     /// Node's 5 s keep-alive timeout so Next.js never closes one under us.
     #[serde(with = "positive_duration")]
@@ -125,6 +129,7 @@ impl Default for Timeouts {
         Self {
             connect: Duration::from_secs(5),
             response: Duration::from_secs(60),
+            body_idle: Duration::from_secs(60),
             pool_idle: Duration::from_secs(4),
             client_header: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),

@@ -13,6 +13,7 @@
 //! - [`server`]: the listener, HTTP/1.1 + HTTP/2, graceful drain.
 //! - [`proxy`]: one request's way to the upstream and back; 502/504.
 //! - [`upstream`]: the pooled upstream client.
+//! - [`body`]: the idle timeout on upstream response bodies.
 //! - [`headers`]: hop-by-hop and forwarding headers.
 //! - [`upgrade`]: WebSocket and other HTTP/1.1 upgrades.
 //! - [`admin`], [`metrics`]: health, readiness and Prometheus metrics.
@@ -20,6 +21,7 @@
 //! - [`explain`]: what `cookieguard explain` prints about a request.
 
 pub mod admin;
+pub mod body;
 pub mod cli;
 pub mod config;
 pub mod decision;

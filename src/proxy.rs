@@ -13,6 +13,7 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use tracing::{debug, info, warn};
 
+use crate::body::IdleTimeout;
 use crate::config::{Config, Upstream};
 use crate::decision::{Outcome, Policy, Route, StripReason};
 use ipnet::IpNet;
@@ -22,14 +23,16 @@ use crate::metrics::{Metrics, UpstreamFailure};
 use crate::upgrade;
 use crate::upstream::{self, UpstreamClient};
 
-/// Upstream bodies stream through untouched; local answers are small and whole.
-pub type ResponseBody = Either<Incoming, Full<Bytes>>;
+/// Upstream bodies stream through untouched (with an idle timeout); local
+/// answers are small and whole.
+pub type ResponseBody = Either<IdleTimeout<Incoming>, Full<Bytes>>;
 
 pub struct Proxy {
     policy: Policy,
     upstream: Upstream,
     client: UpstreamClient,
     response_timeout: Duration,
+    body_idle: Duration,
     access_log: bool,
     trusted_proxies: Vec<IpNet>,
     metrics: Arc<Metrics>,
@@ -42,6 +45,7 @@ impl Proxy {
             upstream: config.upstream.clone(),
             client: upstream::client(&config.timeouts),
             response_timeout: config.timeouts.response,
+            body_idle: config.timeouts.body_idle,
             access_log: config.access_log,
             trusted_proxies: config.trusted_proxies.clone(),
             metrics,
@@ -199,6 +203,7 @@ impl Proxy {
         let outcome = self.policy.apply(&facts, parts.status, &mut parts.headers);
         log_outcome(outcome, method, original_uri, facts.route);
         self.metrics.session_outcome(outcome, facts.route.rule());
+        let body = IdleTimeout::new(body, self.body_idle);
         (
             Response::from_parts(parts, Either::Left(body)),
             Some(outcome),

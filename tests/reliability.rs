@@ -265,3 +265,107 @@ async fn slowloris_clients_are_disconnected_after_the_header_timeout() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn a_dribbling_upstream_body_is_cut_after_the_idle_timeout() {
+    // Sends the head and part of the body, then nothing (and never closes).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+                    .await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            });
+        }
+    });
+    let mut config = config_for(upstream);
+    config.timeouts.body_idle = Duration::from_millis(300);
+    let proxy = start_proxy(config).await;
+    let response = within("head", client().get(proxy.url("/").parse().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = within(
+        "body",
+        http_body_util::BodyExt::collect(response.into_body()),
+    )
+    .await;
+    assert!(
+        body.is_err(),
+        "the stalled body must fail, not hang or look complete"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_but_steady_stream_is_not_cut() {
+    let upstream = start_upstream(|_| async {
+        let frames = futures_util::stream::unfold(0u8, |n| async move {
+            if n == 6 {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Some((
+                Ok::<_, hyper::Error>(hyper::body::Frame::data(bytes::Bytes::from(vec![b'a' + n]))),
+                n + 1,
+            ))
+        });
+        Response::new(http_body_util::BodyExt::boxed(
+            http_body_util::StreamBody::new(frames),
+        ))
+    })
+    .await;
+    let mut config = config_for(upstream);
+    config.timeouts.body_idle = Duration::from_millis(400);
+    let proxy = start_proxy(config).await;
+    let response = within("head", client().get(proxy.url("/").parse().unwrap()))
+        .await
+        .unwrap();
+    // 600 ms in all, never 400 ms of silence.
+    assert_eq!(body_text(response).await, "abcdef");
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_cancels_the_upstream_request() {
+    // A raw upstream that reads the request, never answers, and reports when
+    // the proxy closes the connection on it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    let (closed_tx, mut closed_rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let closed = closed_tx.clone();
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer).await;
+                let _ = closed.send("request arrived");
+                loop {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+                let _ = closed.send("connection closed");
+            });
+        }
+    });
+    let proxy = start_proxy(config_for(upstream)).await;
+    let mut client = TcpStream::connect(proxy.addr).await.unwrap();
+    client
+        .write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        within("arrival", closed_rx.recv()).await,
+        Some("request arrived")
+    );
+    drop(client);
+    assert_eq!(
+        within("upstream cancellation", closed_rx.recv()).await,
+        Some("connection closed")
+    );
+}
