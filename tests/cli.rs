@@ -252,10 +252,15 @@ impl Running {
         }
     }
 
-    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+    fn terminate(self) -> (std::process::ExitStatus, Vec<String>) {
         let pid = self.child.id().to_string();
         let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(killed.success());
+        self.terminate_after_signal()
+    }
+
+    /// Waits for the exit a signal already asked for, and collects the log.
+    fn terminate_after_signal(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let status = self.child.wait().unwrap();
         self.seen.extend(self.lines.iter());
         (status, self.seen)
@@ -362,4 +367,69 @@ async fn no_cookie_value_or_credential_reaches_the_logs_at_trace_level() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn sigterm_under_load_finishes_every_accepted_request() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const REQUESTS: usize = 40;
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&arrived);
+    let upstream = start_upstream(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            Response::new(full("done"))
+        }
+    })
+    .await;
+    let mut process = Running::start(
+        cookieguard()
+            .args(["--listen", "127.0.0.1:0", "--upstream"])
+            .arg(format!("http://{upstream}")),
+    );
+    let port = listen_port(&process.wait_for("cookieguard listening"));
+    let client = client();
+    let requests: Vec<_> = (0..REQUESTS)
+        .map(|i| {
+            let client = client.clone();
+            let url = format!("http://127.0.0.1:{port}/work/{i}");
+            tokio::spawn(async move {
+                let response = client.get(url.parse().unwrap()).await.unwrap();
+                (response.status(), body_text(response).await)
+            })
+        })
+        .collect();
+    within("all requests at the upstream", async {
+        while arrived.load(Ordering::SeqCst) < REQUESTS {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+
+    let pid = process.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    for request in requests {
+        let (status, body) = within("request during drain", request).await.unwrap();
+        assert_eq!((status.as_u16(), body.as_str()), (200, "done"));
+    }
+    let (status, lines) = tokio::task::spawn_blocking(move || process.terminate_after_signal())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("all connections closed")),
+        "{lines:#?}"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "still accepting after SIGTERM"
+    );
 }
