@@ -262,8 +262,19 @@ impl Running {
     /// Waits for the exit a signal already asked for, and collects the log.
     fn terminate_after_signal(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let status = self.child.wait().unwrap();
-        self.seen.extend(self.lines.iter());
-        (status, self.seen)
+        let mut seen = std::mem::take(&mut self.seen);
+        seen.extend(self.lines.iter());
+        (status, seen)
+    }
+}
+
+/// A failing test must not leave its cookieguard running.
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
