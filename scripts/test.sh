@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# The whole test suite: unit and integration tests (real upstream, real proxy,
-# real clients). Run from anywhere: bash scripts/test.sh
+# The whole test suite: Rust unit and integration tests (real upstream, real
+# proxy, real clients), then the end-to-end proof against real Next.js +
+# NextAuth apps and a real browser (tests/e2e/run.sh). Run from anywhere:
+#   bash scripts/test.sh
+# Needs: a Rust toolchain, Node 20 with npm, and Debian's chromium package
+# (installed here when missing and running as root). E2E=0 skips the
+# end-to-end part (the quick loop is plain `cargo test`).
 # Ends with one summary line, "N passed, N failed", over every runner.
-set -euo pipefail
+set -uo pipefail
 cd "$(dirname "$0")/.."
 
 log=$(mktemp)
@@ -10,10 +15,30 @@ trap 'rm -f "$log"' EXIT
 
 status=0
 cargo test --locked 2>&1 | tee "$log" || status=$?
-
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi   # a build failure is a failure
+
+if [ "${E2E:-1}" != 0 ]; then
+  if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing Debian's chromium for the browser checks"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  echo "== end-to-end: bash tests/e2e/run.sh"
+  e2e_status=0
+  COOKIEGUARD_BIN=target/debug/cookieguard bash tests/e2e/run.sh 2>&1 | tee "$log" || e2e_status=$?
+  e2e_line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+  if [ -n "$e2e_line" ]; then
+    e2e_passed=${e2e_line%% passed*}
+    e2e_failed=${e2e_line#*, }
+    passed=$((passed + e2e_passed))
+    failed=$((failed + ${e2e_failed%% failed*}))
+  else
+    failed=$((failed + 1))   # the end-to-end run did not get to its summary
+  fi
+  if [ "$e2e_status" -ne 0 ]; then status=$e2e_status; fi
+fi
+
 echo
-echo "cargo: $passed passed, $failed failed"
+echo "all: $passed passed, $failed failed"
 exit "$status"

@@ -1,0 +1,196 @@
+#!/usr/bin/env node
+// Real-browser run for cookieguard's end-to-end proof (playwright-core + Debian's chromium).
+//
+// For each attempt, in a fresh browser context: open the app's page, sign in through its
+// form (next-auth/react signIn), then press "Race": the page starts a few slow
+// session-reading fetches (/api/slow) and, while they are in flight, calls
+// useSession().update({ value: NEW }). When everything has finished the page is reloaded
+// and the session value shown is compared with NEW.
+//
+//   --expect persist   every attempt must keep NEW (through cookieguard)
+//   --expect revert    at least one attempt must show the revert (directly against Next.js)
+//
+// Prints one JSON line of figures; exits non-zero when the expectation fails.
+
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+function parseArgs(argv) {
+  const opts = {
+    base: null,
+    app: null,
+    target: "direct",
+    attempts: 5,
+    slowMs: 1500,
+    slowCount: 3,
+    expect: null,
+    executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
+    timeoutMs: 30000,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      if (i + 1 >= argv.length) throw new Error(`missing value for ${a}`);
+      return argv[++i];
+    };
+    switch (a) {
+      case "--base": opts.base = next().replace(/\/+$/, ""); break;
+      case "--app": opts.app = next(); break;
+      case "--target": opts.target = next(); break;
+      case "--attempts": opts.attempts = parseInt(next(), 10); break;
+      case "--slow-ms": opts.slowMs = parseInt(next(), 10); break;
+      case "--slow-count": opts.slowCount = parseInt(next(), 10); break;
+      case "--expect": opts.expect = next(); break;
+      case "--chromium": opts.executablePath = next(); break;
+      default: throw new Error(`unknown argument ${a}`);
+    }
+  }
+  if (!opts.base) throw new Error("--base URL is required");
+  if (opts.expect && opts.expect !== "persist" && opts.expect !== "revert") {
+    throw new Error("--expect must be 'persist' or 'revert'");
+  }
+  return opts;
+}
+
+const text = (page, sel) => page.locator(sel).innerText();
+
+async function waitText(page, sel, predicate, what, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let last = null;
+  while (Date.now() < deadline) {
+    last = await text(page, sel).catch(() => null);
+    if (last !== null && predicate(last)) return last;
+    await page.waitForTimeout(50);
+  }
+  throw new Error(`timed out waiting for ${what} (${sel} = ${JSON.stringify(last)})`);
+}
+
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+// Each attempt gets its own browser with a fresh, throw-away profile
+// (user-data-dir), so no cookie survives from one attempt to the next.
+let currentProfile = null;
+
+async function attempt(opts, idx) {
+  const profile = mkdtempSync(join(tmpdir(), "cookieguard-e2e-chromium-"));
+  currentProfile = profile;
+  let context = null;
+  try {
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: opts.executablePath,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      timeout: opts.timeoutMs,
+    });
+  } catch (e) {
+    rmSync(profile, { recursive: true, force: true });
+    return { ok: false, error: `chromium launch failed: ${String(e?.message ?? e).split("\n")[0]}` };
+  }
+  context.setDefaultTimeout(opts.timeoutMs);
+  const page = context.pages()[0] ?? (await context.newPage());
+  const user = `browser${idx}`;
+  const NEW = "new-" + randomBytes(6).toString("hex");
+  try {
+    await page.goto(opts.base + "/", { waitUntil: "load" });
+    await waitText(page, "#status", (t) => t === "unauthenticated", "signed-out status", opts.timeoutMs);
+
+    await page.fill("#username", user);
+    await page.fill("#password", "pw");
+    await page.click("#signin");
+    await waitText(page, "#message", (t) => t !== "", "sign-in result", opts.timeoutMs);
+    const msg = await text(page, "#message");
+    if (msg !== "signed-in") throw new Error(`sign-in failed: ${msg}`);
+    await waitText(page, "#status", (t) => t === "authenticated", "authenticated status", opts.timeoutMs);
+    await waitText(page, "#value", (t) => t === "initial", "initial session value", opts.timeoutMs);
+
+    await page.fill("#newvalue", NEW);
+    await page.fill("#slowms", String(opts.slowMs));
+    await page.fill("#slowcount", String(opts.slowCount));
+    await page.click("#race");
+    const raceState = await waitText(page, "#racestate", (t) => t.startsWith("done:"), "race to finish", opts.timeoutMs);
+    const updateReturned = raceState.slice("done:".length) === NEW;
+
+    await page.reload({ waitUntil: "load" });
+    await waitText(page, "#status", (t) => t !== "loading", "session after reload", opts.timeoutMs);
+    const status = await text(page, "#status");
+    const value = await text(page, "#value");
+    return { ok: true, updateReturned, status, persisted: status === "authenticated" && value === NEW, reverted: value === "initial" };
+  } catch (e) {
+    return { ok: false, error: String(e?.message ?? e).split("\n")[0] };
+  } finally {
+    await context.close().catch(() => {});
+    rmSync(profile, { recursive: true, force: true });
+    currentProfile = null;
+  }
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  // Stop promptly when run.sh is interrupted (Playwright kills its browsers on exit).
+  for (const sig of ["SIGTERM", "SIGINT"]) {
+    process.on(sig, () => {
+      if (currentProfile) rmSync(currentProfile, { recursive: true, force: true });
+      process.exit(sig === "SIGINT" ? 130 : 143);
+    });
+  }
+  const results = [];
+  for (let i = 0; i < opts.attempts; i++) results.push(await attempt(opts, i));
+
+  const errors = results.filter((r) => !r.ok);
+  const persisted = results.filter((r) => r.ok && r.persisted).length;
+  const reverted = results.filter((r) => r.ok && r.reverted).length;
+  const signedOutAfter = results.filter((r) => r.ok && r.status !== "authenticated").length;
+  const figures = {
+    app: opts.app,
+    target: opts.target,
+    attempts: opts.attempts,
+    persisted,
+    reverted,
+    signedOutAfterReload: signedOutAfter,
+    errors: errors.length,
+    updateReturnedNew: results.filter((r) => r.ok && r.updateReturned).length,
+    slowMs: opts.slowMs,
+    slowCount: opts.slowCount,
+  };
+  let pass = true;
+  const why = [];
+  if (opts.expect === "persist") {
+    if (persisted !== opts.attempts) {
+      pass = false;
+      why.push(`expected every attempt to keep the update, ${persisted}/${opts.attempts} did`);
+    }
+  } else if (opts.expect === "revert") {
+    if (reverted < 1) {
+      pass = false;
+      why.push("expected at least one reverted update when talking to Next.js directly, saw none");
+    }
+    if (errors.length === opts.attempts) {
+      pass = false;
+      why.push("every attempt errored");
+    }
+  }
+  if (opts.expect) {
+    figures.expect = opts.expect;
+    figures.pass = pass;
+  }
+  console.log(JSON.stringify(figures));
+  for (const e of errors.slice(0, 5)) console.error(`browser(${opts.app}/${opts.target}): error: ${e.error}`);
+  for (const w of why) console.error(`browser(${opts.app}/${opts.target}): FAIL: ${w}`);
+  process.exit(pass ? 0 : 1);
+}
+
+main().catch((e) => {
+  console.error(`browser: fatal: ${e?.stack ?? e}`);
+  process.exit(2);
+});

@@ -1,0 +1,597 @@
+#!/usr/bin/env node
+// Race driver for cookieguard's end-to-end proof. Plain Node 20, no dependencies.
+//
+// Signs in through the real NextAuth credentials flow, then for each trial:
+//   1. sets the session value to a fresh random BEFORE (a plain update, no race);
+//   2. starts a slow session-reading request (/api/slow?ms=N) carrying the current cookies;
+//   3. while it is in flight, does what `update({ value: NEW })` in next-auth/react does
+//      (GET /api/auth/csrf, then POST /api/auth/session {csrfToken, data});
+//   4. applies every response's Set-Cookie headers in the order the responses complete
+//      (the slow one last), like a browser;
+//   5. GETs /api/auth/session and checks value === NEW (otherwise: a revert).
+// Also checks that a bad CSRF token cannot update the session and that sign-out clears it.
+//
+// Prints one JSON line of figures and exits non-zero when the expectation fails:
+//   --expect reverts   (direct to Next.js: the race must show at least one revert)
+//   --expect none      (through cookieguard: no revert, and sign-in/update/sign-out work)
+//
+// Other options: --trials N (50), --slow-ms N (600), --parallel N (5 signed-in users),
+// --value-bytes N (pad values so the session cookie is chunked), --idle-ms N (check
+// requests after N ms idle), --check-forwarded (Host / X-Forwarded-* seen by the app),
+// --expect-refresh (each GET /api/auth/session after a race must re-send the cookie),
+// --sliding-checks N (N times: wait 1.1 s, make an ordinary request, and see whether
+// the session cookie's expiry in the jar moved later), --expect-sliding (all must).
+//
+// Only cookie and session contents are asserted, never timings.
+
+import { randomBytes } from "node:crypto";
+
+function parseArgs(argv) {
+  const opts = {
+    base: null,
+    app: null,
+    target: "direct",
+    trials: 50,
+    slowMs: 600,
+    parallel: 5,
+    expect: null,
+    idleMs: 0,
+    valueBytes: 0,
+    checkForwarded: false,
+    expectRefresh: false,
+    slidingChecks: 0,
+    expectSliding: false,
+    user: "alice",
+    verbose: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      if (i + 1 >= argv.length) throw new Error(`missing value for ${a}`);
+      return argv[++i];
+    };
+    switch (a) {
+      case "--base": opts.base = next().replace(/\/+$/, ""); break;
+      case "--app": opts.app = next(); break;
+      case "--target": opts.target = next(); break;
+      case "--trials": opts.trials = parseInt(next(), 10); break;
+      case "--slow-ms": opts.slowMs = parseInt(next(), 10); break;
+      case "--parallel": opts.parallel = parseInt(next(), 10); break;
+      case "--expect": opts.expect = next(); break;
+      case "--idle-ms": opts.idleMs = parseInt(next(), 10); break;
+      case "--value-bytes": opts.valueBytes = parseInt(next(), 10); break;
+      case "--check-forwarded": opts.checkForwarded = true; break;
+      case "--expect-refresh": opts.expectRefresh = true; break;
+      case "--sliding-checks": opts.slidingChecks = parseInt(next(), 10); break;
+      case "--expect-sliding": opts.expectSliding = true; break;
+      case "--user": opts.user = next(); break;
+      case "--verbose": case "-v": opts.verbose = true; break;
+      default: throw new Error(`unknown argument ${a}`);
+    }
+  }
+  if (!opts.base) throw new Error("--base URL is required");
+  if (opts.app !== "v4" && opts.app !== "v5") throw new Error("--app must be v4 or v5");
+  if (opts.expect && opts.expect !== "reverts" && opts.expect !== "none") {
+    throw new Error("--expect must be 'reverts' or 'none'");
+  }
+  if (!(opts.trials > 0) || !(opts.parallel > 0) || !(opts.slowMs >= 0)) throw new Error("bad numbers");
+  opts.parallel = Math.min(opts.parallel, opts.trials);
+  return opts;
+}
+
+// ---------------------------------------------------------------------------
+// Cookie jar: one host, all NextAuth cookies are Path=/ without Domain. Applies
+// Set-Cookie headers in the order given: later values win, Max-Age<=0 or an
+// Expires in the past deletes. Chunked cookies (name.0, name.1, ...) are
+// ordinary separate cookies here, exactly as a browser keeps them.
+// ---------------------------------------------------------------------------
+class CookieJar {
+  constructor() {
+    this.cookies = new Map();
+    // name -> expiry in ms since the epoch (Max-Age wins over Expires), or null.
+    this.expiries = new Map();
+  }
+
+  // The latest expiry among the session cookies, or null for session-only cookies.
+  sessionExpiry() {
+    const times = this.sessionNames().map((n) => this.expiries.get(n)).filter((t) => t != null);
+    return times.length ? Math.max(...times) : null;
+  }
+
+  apply(setCookieHeaders) {
+    for (const header of setCookieHeaders) this.applyOne(header);
+  }
+
+  applyOne(header) {
+    const parts = header.split(";");
+    const first = parts.shift();
+    const eq = first.indexOf("=");
+    if (eq <= 0) return;
+    const name = first.slice(0, eq).trim();
+    const value = first.slice(eq + 1).trim();
+    let expired = false;
+    let hasMaxAge = false;
+    let expiry = null;
+    for (const p of parts) {
+      const i = p.indexOf("=");
+      const key = (i < 0 ? p : p.slice(0, i)).trim().toLowerCase();
+      const val = i < 0 ? "" : p.slice(i + 1).trim();
+      if (key === "max-age") {
+        hasMaxAge = true;
+        const n = parseInt(val, 10);
+        expired = Number.isFinite(n) && n <= 0;
+        if (Number.isFinite(n)) expiry = Date.now() + n * 1000;
+      } else if (key === "expires" && !hasMaxAge) {
+        const t = Date.parse(val);
+        if (Number.isFinite(t) && t <= Date.now()) expired = true;
+        if (Number.isFinite(t)) expiry = t;
+      }
+    }
+    if (expired) {
+      this.cookies.delete(name);
+      this.expiries.delete(name);
+    } else {
+      this.cookies.set(name, value);
+      this.expiries.set(name, expiry);
+    }
+  }
+
+  header() {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
+  }
+
+  sessionNames() {
+    return [...this.cookies.keys()].filter(isSessionCookieName);
+  }
+}
+
+const SESSION_BASES = [
+  "next-auth.session-token",
+  "__Secure-next-auth.session-token",
+  "authjs.session-token",
+  "__Secure-authjs.session-token",
+];
+
+function isSessionCookieName(name) {
+  return SESSION_BASES.some((b) => name === b || (name.startsWith(b + ".") && /^\d+$/.test(name.slice(b.length + 1))));
+}
+
+function setCookieNames(headers) {
+  return headers.map((h) => h.slice(0, Math.max(0, h.indexOf("="))).trim());
+}
+
+// ---------------------------------------------------------------------------
+// HTTP client bound to one jar. Each request snapshots the jar's Cookie header
+// when it is sent; `apply` defaults to applying the response's Set-Cookie
+// headers as soon as the response (headers and body) has completed.
+// ---------------------------------------------------------------------------
+class Client {
+  constructor(opts, jar = new CookieJar()) {
+    this.opts = opts;
+    this.jar = jar;
+  }
+
+  async request(method, path, { body, headers = {}, form, json } = {}) {
+    const h = { ...headers };
+    const cookie = this.jar.header();
+    if (cookie) h.cookie = cookie;
+    let payload = body;
+    if (form) {
+      h["content-type"] = "application/x-www-form-urlencoded";
+      payload = new URLSearchParams(form).toString();
+    } else if (json !== undefined) {
+      h["content-type"] = "application/json";
+      payload = JSON.stringify(json);
+    }
+    const res = await fetch(this.opts.base + path, { method, headers: h, body: payload, redirect: "manual" });
+    const text = await res.text();
+    const setCookies = res.headers.getSetCookie();
+    // Response complete: apply its cookies now, in completion order.
+    this.jar.apply(setCookies);
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    return { status: res.status, headers: res.headers, setCookies, text, data };
+  }
+
+  async csrf() {
+    const r = await this.request("GET", "/api/auth/csrf");
+    const token = r.data?.csrfToken;
+    if (r.status !== 200 || typeof token !== "string" || !token) {
+      throw new Error(`GET /api/auth/csrf: status ${r.status}, no csrfToken`);
+    }
+    return token;
+  }
+
+  async session() {
+    const r = await this.request("GET", "/api/auth/session");
+    if (r.status !== 200) throw new Error(`GET /api/auth/session: status ${r.status}`);
+    return r.data;
+  }
+
+  // What next-auth/react's signIn("credentials", {redirect: false, ...}) sends.
+  async signIn(username, password) {
+    const csrfToken = await this.csrf();
+    const form = { username, password, csrfToken, callbackUrl: this.opts.base + "/" };
+    const headers = {};
+    if (this.opts.app === "v4") form.json = "true";
+    else headers["x-auth-return-redirect"] = "1";
+    const r = await this.request("POST", "/api/auth/callback/credentials", { form, headers });
+    const url = r.data?.url ?? r.headers.get("location") ?? "";
+    return { status: r.status, url, setCookies: r.setCookies };
+  }
+
+  // What next-auth/react's update(data) sends.
+  async update(data, csrfToken) {
+    const token = csrfToken ?? (await this.csrf());
+    return this.request("POST", "/api/auth/session", { json: { csrfToken: token, data } });
+  }
+
+  // What next-auth/react's signOut({redirect: false}) sends.
+  async signOut() {
+    const csrfToken = await this.csrf();
+    const headers = {};
+    const form = { csrfToken, callbackUrl: this.opts.base + "/" };
+    if (this.opts.app === "v4") form.json = "true";
+    else headers["x-auth-return-redirect"] = "1";
+    return this.request("POST", "/api/auth/signout", { form, headers });
+  }
+}
+
+function rand() {
+  return randomBytes(8).toString("hex");
+}
+
+// A fresh session value; with --value-bytes N it is padded with random hex to N
+// characters, so the encrypted session no longer fits one cookie and NextAuth
+// splits it into chunks (name.0, name.1, ...).
+function freshValue(opts, prefix) {
+  const v = `${prefix}-${rand()}`;
+  if (!(opts.valueBytes > v.length)) return v;
+  return v + "-" + randomBytes(Math.ceil(opts.valueBytes / 2)).toString("hex").slice(0, opts.valueBytes - v.length - 1);
+}
+
+function hasChunks(jar) {
+  return [...jar.cookies.keys()].some((n) => isSessionCookieName(n) && /\.\d+$/.test(n));
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------
+
+function loopbackOrigin(u) {
+  const host = /^(localhost|127(\.\d+){3}|\[::1\])$/.test(u.hostname) ? "loopback" : u.hostname;
+  return `${u.protocol}//${host}:${u.port}`;
+}
+
+async function signInChecked(opts, user, problems) {
+  const c = new Client(opts);
+  const r = await c.signIn(user, "pw");
+  const okRedirect = (r.status === 200 || r.status === 302) && r.url && !/[?&]error=/.test(r.url);
+  const sessionCookieSet = c.jar.sessionNames().length > 0;
+  const s = await c.session();
+  // NextAuth builds its URLs from Host / X-Forwarded-*: the redirect must point back at
+  // the origin the client used, and plain http must not give __Secure- cookie names.
+  // (Next.js rewrites loopback hosts to "localhost" in request URLs, so loopback
+  // names count as one host; the port still has to be the one the client used.)
+  let sameOrigin = false;
+  try {
+    sameOrigin = loopbackOrigin(new URL(r.url, opts.base)) === loopbackOrigin(new URL(opts.base));
+  } catch {}
+  const securePrefix = opts.base.startsWith("http:") && c.jar.sessionNames().some((n) => n.startsWith("__Secure-"));
+  const ok =
+    okRedirect && sameOrigin && !securePrefix && sessionCookieSet && s?.user?.name === user && s?.value === "initial";
+  if (!ok) {
+    problems.push(
+      `sign-in as ${user}: status=${r.status} errorInUrl=${/error=/.test(r.url)} ` +
+        `redirectOrigin=${(() => { try { return new URL(r.url, opts.base).origin; } catch { return "?"; } })()} ` +
+        `securePrefixOnHttp=${securePrefix} ` +
+        `sessionCookieSet=${sessionCookieSet} setCookieNames=${JSON.stringify(setCookieNames(r.setCookies))} ` +
+        `session.user=${s?.user?.name ?? null} session.value=${s?.value ?? null}`
+    );
+  }
+  return { client: c, ok };
+}
+
+async function checkWrongPassword(opts, problems) {
+  const c = new Client(opts);
+  const r = await c.signIn("mallory", "wrong");
+  const s = await c.session();
+  const ok = c.jar.sessionNames().length === 0 && !s?.user && /error=/.test(r.url);
+  if (!ok) problems.push(`wrong password was not rejected: status=${r.status} hasSession=${Boolean(s?.user)}`);
+  return ok;
+}
+
+async function checkBadCsrf(c, problems) {
+  const before = (await c.session())?.value;
+  const r = await c.update({ value: "csrf-" + rand() }, "not-the-token");
+  const after = (await c.session())?.value;
+  const setSession = setCookieNames(r.setCookies).filter(isSessionCookieName);
+  // next-auth answers 400 without a session cookie; Auth.js answers with an
+  // error (MissingCSRF). Either way the value must not change.
+  const ok = after === before && r.status >= 400;
+  if (!ok) {
+    problems.push(
+      `update with a bad CSRF token: status=${r.status} sessionSetCookie=${JSON.stringify(setSession)} ` +
+        `valueChanged=${after !== before}`
+    );
+  }
+  return ok;
+}
+
+// One race trial; returns {outcome, slowCarriedSession}.
+async function trial(opts, c, idx, stats) {
+  const before = freshValue(opts, "before");
+  const r0 = await c.update({ value: before });
+  if (r0.status !== 200 || r0.data?.value !== before) {
+    stats.updateFailures++;
+    stats.problems.push(`trial ${idx}: plain update returned status=${r0.status} value-matches=${r0.data?.value === before}`);
+  }
+  const s0 = await c.session();
+  if (s0?.value !== before) {
+    stats.updateFailures++;
+    stats.problems.push(`trial ${idx}: plain update did not persist (value-matches=${s0?.value === before})`);
+    return;
+  }
+
+  if (hasChunks(c.jar)) stats.chunked++;
+  const NEW = freshValue(opts, "new");
+  const order = [];
+  // Slow request snapshots the current (BEFORE) cookie now.
+  const slow = c.request("GET", `/api/slow?ms=${opts.slowMs}`).then((r) => {
+    order.push("slow");
+    return r;
+  });
+  // Give the slow request a head start so the server reads the old session first.
+  await sleep(20);
+  const upd = c.update({ value: NEW }).then((r) => {
+    order.push("update");
+    return r;
+  });
+  const [rs, ru] = await Promise.all([slow, upd]);
+
+  if (rs.status !== 200 || rs.data?.value !== before) {
+    stats.problems.push(`trial ${idx}: slow request status=${rs.status} saw-before=${rs.data?.value === before}`);
+  }
+  if (setCookieNames(rs.setCookies).some(isSessionCookieName)) stats.slowCarriedSession++;
+  if (ru.status !== 200 || ru.data?.value !== NEW) {
+    stats.updateFailures++;
+    stats.problems.push(`trial ${idx}: update returned status=${ru.status} value-matches=${ru.data?.value === NEW}`);
+  }
+  if (order[0] !== "update") stats.slowFirst++;
+
+  const r1 = await c.request("GET", "/api/auth/session");
+  const s1 = r1.data;
+  if (setCookieNames(r1.setCookies).some(isSessionCookieName)) stats.sessionGetRefreshed++;
+  if (s1?.value === NEW) stats.kept++;
+  else if (s1?.value === before) stats.reverts++;
+  else {
+    stats.lost++;
+    stats.problems.push(`trial ${idx}: after race the session value is neither NEW nor BEFORE (user=${s1?.user?.name ?? null})`);
+  }
+  if (opts.verbose) {
+    console.error(`trial ${idx}: order=${order.join(",")} result=${s1?.value === NEW ? "kept" : "REVERTED"}`);
+  }
+}
+
+// After the connections have been idle for `idleMs` (Node's HTTP server drops idle
+// keep-alive connections after 5 s), a burst of requests must all still succeed
+// and see the kept session.
+async function checkAfterIdle(opts, c, w, problems) {
+  const want = (await c.session())?.value;
+  await sleep(opts.idleMs);
+  const rs = await Promise.allSettled([
+    c.request("GET", "/api/auth/session"),
+    c.request("GET", "/api/slow?ms=0"),
+    c.request("GET", "/api/auth/csrf"),
+  ]);
+  const bad = rs
+    .map((r) => (r.status === "fulfilled" ? (r.value.status === 200 ? null : `status ${r.value.status}`) : `error ${r.reason?.cause?.code ?? r.reason?.message}`))
+    .filter(Boolean);
+  const after = (await c.session())?.value;
+  if (bad.length || after !== want) {
+    problems.push(`worker ${w}: after ${opts.idleMs} ms idle: ${bad.join(", ") || "ok"}; session kept=${after === want}`);
+    return false;
+  }
+  return true;
+}
+
+// What the app sees behind the proxy (GET /api/headers echoes it, never cookies):
+// Host kept as the client sent it, X-Forwarded-Host the same, X-Forwarded-Proto http,
+// X-Forwarded-For set.
+async function checkForwarded(opts, problems) {
+  const r = await new Client(opts).request("GET", "/api/headers");
+  const want = new URL(opts.base).host;
+  const d = r.data ?? {};
+  const ok =
+    r.status === 200 &&
+    d.host === want &&
+    d.xForwardedHost === want &&
+    d.xForwardedProto === "http" &&
+    typeof d.xForwardedFor === "string" &&
+    d.xForwardedFor.length > 0;
+  if (!ok) problems.push(`forwarded headers: status=${r.status} want host ${want}, app saw ${JSON.stringify(d)}`);
+  return ok;
+}
+
+// Sliding expiry: does an ordinary request (one that reads the session on the
+// server, like any page or API route) move the browser's session expiry later?
+// Expires has one-second resolution, hence the pause.
+async function checkSliding(opts, c, stats) {
+  for (let i = 0; i < opts.slidingChecks; i++) {
+    await new Promise((r) => setTimeout(r, 1100));
+    const before = c.jar.sessionExpiry();
+    await c.request("GET", "/api/slow?ms=0");
+    const after = c.jar.sessionExpiry();
+    stats.slidingChecks++;
+    if (before != null && after != null && after > before) {
+      stats.slidingAdvanced++;
+      stats.slidingGainedMs += after - before;
+    }
+  }
+}
+
+async function checkSignOut(c, problems) {
+  const r = await c.signOut();
+  const left = c.jar.sessionNames();
+  const s = await c.session();
+  const empty = !s || Object.keys(s).length === 0 || !s.user;
+  const deletes = r.setCookies.filter((h) => isSessionCookieName(h.split("=")[0].trim()) && /max-age=0/i.test(h)).length;
+  const ok = (r.status === 200 || r.status === 302) && left.length === 0 && empty;
+  if (!ok) {
+    problems.push(
+      `sign-out: status=${r.status} sessionCookiesLeftInJar=${JSON.stringify(left)} sessionDeletesInResponse=${deletes} ` +
+        `setCookieNames=${JSON.stringify(setCookieNames(r.setCookies))} sessionEmpty=${empty}`
+    );
+  }
+  return ok;
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const stats = {
+    reverts: 0,
+    kept: 0,
+    lost: 0,
+    updateFailures: 0,
+    slowCarriedSession: 0,
+    slowFirst: 0,
+    chunked: 0,
+    sessionGetRefreshed: 0,
+    slidingChecks: 0,
+    slidingAdvanced: 0,
+    slidingGainedMs: 0,
+    problems: [],
+  };
+
+  let signinOk = true;
+  let signoutOk = true;
+  let csrfOk = true;
+  let idleOk = true;
+  let workerErrors = 0;
+  let ran = 0;
+
+  // CSRF: the token endpoint works (used by every sign-in/update below), a
+  // wrong password is refused.
+  const wrongPwOk = await checkWrongPassword(opts, stats.problems);
+  const forwardedOk = opts.checkForwarded ? await checkForwarded(opts, stats.problems) : true;
+  if (!wrongPwOk) signinOk = false;
+
+  // `parallel` independent users, each running its share of trials in sequence.
+  const workers = [];
+  for (let w = 0; w < opts.parallel; w++) {
+    const share = Math.floor(opts.trials / opts.parallel) + (w < opts.trials % opts.parallel ? 1 : 0);
+    workers.push(
+      (async () => {
+        const { client, ok } = await signInChecked(opts, `${opts.user}${w}`, stats.problems);
+        if (!ok) {
+          signinOk = false;
+          return;
+        }
+        if (w === 0 && !(await checkBadCsrf(client, stats.problems))) csrfOk = false;
+        for (let i = 0; i < share; i++) {
+          await trial(opts, client, `${w}.${i}`, stats);
+          ran++;
+        }
+        if (opts.idleMs > 0 && !(await checkAfterIdle(opts, client, w, stats.problems))) idleOk = false;
+        if (w === 0 && opts.slidingChecks > 0) await checkSliding(opts, client, stats);
+        if (!(await checkSignOut(client, stats.problems))) signoutOk = false;
+      })().catch((e) => {
+        stats.problems.push(`worker ${w}: ${e?.message ?? e}`);
+        workerErrors++;
+      })
+    );
+  }
+  await Promise.all(workers);
+
+  const updateOk = stats.updateFailures === 0 && ran === opts.trials && stats.lost === 0 && csrfOk;
+  const figures = {
+    app: opts.app,
+    target: opts.target,
+    trials: ran,
+    reverts: stats.reverts,
+    kept: stats.kept,
+    signin: signinOk ? "ok" : "fail",
+    update: updateOk ? "ok" : "fail",
+    signout: signoutOk ? "ok" : "fail",
+    csrf: csrfOk ? "ok" : "fail",
+    ...(opts.checkForwarded && { forwarded: forwardedOk ? "ok" : "fail" }),
+    ...(opts.idleMs > 0 && { afterIdle: idleOk ? "ok" : "fail", idleMs: opts.idleMs }),
+    slowMs: opts.slowMs,
+    ...(opts.valueBytes > 0 && { valueBytes: opts.valueBytes, trialsWithChunkedSession: stats.chunked }),
+    lostSession: stats.lost,
+    slowRespCarriedSessionCookie: stats.slowCarriedSession,
+    slowCompletedFirst: stats.slowFirst,
+    sessionGetRefreshed: stats.sessionGetRefreshed,
+    ...(opts.slidingChecks > 0 && {
+      slidingChecks: stats.slidingChecks,
+      expiryAdvanced: stats.slidingAdvanced,
+      expiryGainedSeconds: Math.round(stats.slidingGainedMs / 1000),
+    }),
+  };
+  if (opts.expect) figures.expect = opts.expect;
+
+  let pass = true;
+  const why = [];
+  if (workerErrors > 0) {
+    figures.workerErrors = workerErrors;
+    pass = false;
+    why.push(`${workerErrors} client(s) stopped on an error`);
+  }
+  if (opts.expect === "reverts") {
+    if (!(stats.reverts > 0)) {
+      pass = false;
+      why.push("expected reverts > 0 when talking to Next.js directly, saw none");
+    }
+    if (!signinOk) {
+      pass = false;
+      why.push("sign-in failed");
+    }
+  } else if (opts.expect === "none") {
+    if (stats.reverts !== 0) {
+      pass = false;
+      why.push(`expected no reverts, saw ${stats.reverts}`);
+    }
+    if (!signinOk || !updateOk || !signoutOk) {
+      pass = false;
+      why.push("sign-in/update/sign-out must all work");
+    }
+    if (opts.expectRefresh && stats.sessionGetRefreshed !== ran) {
+      pass = false;
+      why.push(`expected every GET /api/auth/session after a race to refresh the session cookie, ${stats.sessionGetRefreshed}/${ran} did`);
+    }
+    if (opts.expectSliding && (stats.slidingChecks === 0 || stats.slidingAdvanced !== stats.slidingChecks)) {
+      pass = false;
+      why.push(`expected ordinary requests to move the session expiry later, ${stats.slidingAdvanced}/${stats.slidingChecks} did`);
+    }
+    if (!forwardedOk) {
+      pass = false;
+      why.push("the app did not see the expected Host / X-Forwarded-* headers");
+    }
+    if (!idleOk) {
+      pass = false;
+      why.push("requests after an idle pause failed");
+    }
+    if (ran !== opts.trials) {
+      pass = false;
+      why.push(`only ${ran} of ${opts.trials} trials ran`);
+    }
+  }
+  if (opts.expect) figures.pass = pass;
+  console.log(JSON.stringify(figures));
+  const shown = stats.problems.slice(0, 10);
+  for (const p of shown) console.error(`race(${opts.app}/${opts.target}): ${p}`);
+  if (stats.problems.length > shown.length) {
+    console.error(`race(${opts.app}/${opts.target}): … ${stats.problems.length - shown.length} more problems`);
+  }
+  for (const w of why) console.error(`race(${opts.app}/${opts.target}): FAIL: ${w}`);
+  process.exit(pass ? 0 : 1);
+}
+
+main().catch((e) => {
+  console.error(`race: fatal: ${e?.stack ?? e}`);
+  process.exit(2);
+});
