@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{error, info};
 
 use crate::config::{Config, ConfigError, LogFormat, Overrides, Upstream};
 use crate::decision::Mode;
@@ -137,6 +137,7 @@ impl Settings {
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let config = Config::load(cli.settings.config.as_deref(), &cli.settings.overrides())?;
+    let settings = cli.settings;
     match cli.command {
         Some(Command::Check) => {
             println!("# cookieguard effective configuration (defaults filled in)");
@@ -152,7 +153,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             print!("{}", explain_request(&config, &method, &path, &headers)?);
             Ok(())
         }
-        None => serve(config),
+        None => serve(config, settings),
     }
 }
 
@@ -227,7 +228,7 @@ fn healthcheck(config: &Config) -> Result<(), CliError> {
     }
 }
 
-fn serve(config: Config) -> Result<(), CliError> {
+fn serve(config: Config, settings: Settings) -> Result<(), CliError> {
     logging::init(config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -258,7 +259,21 @@ fn serve(config: Config) -> Result<(), CliError> {
             allow_rules = config.allow.len(),
             "cookieguard listening"
         );
-        server::run(listener, admin, config, signals::shutdown()).await;
+        // SIGHUP re-reads the same file, environment and flags; a bad file is
+        // reported and the running configuration stays.
+        let (reloads, received) = tokio::sync::mpsc::channel(1);
+        let overrides = settings.overrides();
+        tokio::spawn(signals::on_hangup(move || {
+            match Config::load(settings.config.as_deref(), &overrides) {
+                Ok(config) => {
+                    let _ = reloads.try_send(config);
+                }
+                Err(error) => {
+                    error!(%error, "configuration reload rejected; the running configuration stays")
+                }
+            }
+        }));
+        server::run(listener, admin, config, received, signals::shutdown()).await;
         Ok(())
     });
     // Upgraded connections are not drained; do not let them hold the exit.

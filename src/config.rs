@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
@@ -246,10 +247,8 @@ impl Config {
 
     pub fn policy(&self) -> Policy {
         let guard = matches!(self.mode, Mode::Guard | Mode::Report).then(|| {
-            Guard::new(
-                self.guard.max_entries,
-                self.timeouts.response + GUARD_TTL_MARGIN,
-            )
+            let ttl = self.timeouts.response + GUARD_TTL_MARGIN;
+            Arc::new(Guard::new(self.guard.max_entries, ttl))
         });
         Policy {
             session: SessionCookieNames::new(self.session.cookies.iter().cloned()),

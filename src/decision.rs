@@ -11,6 +11,7 @@
 //! update header) are authoritative writes. Strip mode removes every other
 //! session write; guard mode removes only stale ones (see [`crate::guard`]).
 
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use http::header::{Entry, SET_COOKIE};
@@ -122,8 +123,9 @@ pub struct Policy {
     /// A response header by which the upstream marks a response as an
     /// authoritative session write; removed before the response goes out.
     pub update_header: Option<HeaderName>,
-    /// Generation memory, in guard and report modes.
-    pub guard: Option<Guard>,
+    /// Generation memory, in guard and report modes; shared so that a
+    /// configuration reload keeps what it remembers.
+    pub guard: Option<Arc<Guard>>,
 }
 
 /// Which allow rule (by index) a request matched, if any. Cheap to carry from

@@ -40,8 +40,21 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn new(config: &Config, metrics: Arc<Metrics>) -> Proxy {
+        Proxy::replacing(None, config, metrics)
+    }
+
+    /// A proxy for a reloaded configuration. Guard memory carries over when
+    /// both use it, so a reload does not forget which sessions are stale.
+    pub fn replacing(previous: Option<&Proxy>, config: &Config, metrics: Arc<Metrics>) -> Proxy {
+        let mut policy = config.policy();
+        if let (Some(kept), Some(_)) = (
+            previous.and_then(|p| p.policy.guard.as_ref()),
+            &policy.guard,
+        ) {
+            policy.guard = Some(Arc::clone(kept));
+        }
         Proxy {
-            policy: config.policy(),
+            policy,
             upstream: config.upstream.clone(),
             client: upstream::client(&config.timeouts),
             response_timeout: config.timeouts.response,

@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tracing::{debug, info, warn};
 
 use crate::admin::{self, AdminState};
@@ -26,10 +27,15 @@ use crate::proxy::Proxy;
 /// Serves until `shutdown` resolves, then stops accepting and gives in-flight
 /// requests `timeouts.shutdown_grace` to finish. The admin listener, if any,
 /// answers until the drain is over, with `/readyz` failing during it.
+///
+/// Each configuration received on `reloads` replaces the running one
+/// atomically: requests already under way finish with the configuration they
+/// started with. The listen addresses and `max_connections` need a restart.
 pub async fn run(
     listener: TcpListener,
     admin: Option<TcpListener>,
     config: Config,
+    reloads: mpsc::Receiver<Config>,
     shutdown: impl Future<Output = ()>,
 ) {
     let metrics = Arc::new(Metrics::new());
@@ -40,7 +46,16 @@ pub async fn run(
     });
     let admin_task =
         admin.map(|listener| tokio::spawn(admin::serve(listener, Arc::clone(&admin_state))));
-    let proxy = Arc::new(Proxy::new(&config, Arc::clone(&metrics)));
+    let current = Arc::new(ArcSwap::from_pointee(Proxy::new(
+        &config,
+        Arc::clone(&metrics),
+    )));
+    let reloader = tokio::spawn(apply_reloads(
+        reloads,
+        Arc::clone(&current),
+        Arc::clone(&metrics),
+        config.clone(),
+    ));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -75,9 +90,10 @@ pub async fn run(
             debug!(%error, "could not set TCP_NODELAY");
         }
         let open = metrics.connection_opened();
-        let proxy = Arc::clone(&proxy);
+        let current = Arc::clone(&current);
         let service = service_fn(move |request| {
-            let proxy = Arc::clone(&proxy);
+            // Per request, so a reload reaches keep-alive connections too.
+            let proxy = current.load_full();
             async move { Ok::<_, Infallible>(proxy.handle(request, peer).await) }
         });
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
@@ -99,7 +115,34 @@ pub async fn run(
         () = graceful.shutdown() => info!("all connections closed"),
         () = tokio::time::sleep(grace) => warn!(grace = ?grace, "grace period over; closing remaining connections"),
     }
+    reloader.abort();
     if let Some(task) = admin_task {
         task.abort();
+    }
+}
+
+async fn apply_reloads(
+    mut reloads: mpsc::Receiver<Config>,
+    current: Arc<ArcSwap<Proxy>>,
+    metrics: Arc<Metrics>,
+    mut running: Config,
+) {
+    while let Some(config) = reloads.recv().await {
+        if config.listen != running.listen
+            || config.admin_listen != running.admin_listen
+            || config.max_connections != running.max_connections
+        {
+            warn!(
+                "listen, admin_listen and max_connections keep their running values until a restart"
+            );
+        }
+        let previous = current.load_full();
+        current.store(Arc::new(Proxy::replacing(
+            Some(&previous),
+            &config,
+            Arc::clone(&metrics),
+        )));
+        info!(mode = %config.mode.as_str(), allow_rules = config.allow.len(), "configuration reloaded");
+        running = config;
     }
 }

@@ -444,3 +444,84 @@ async fn sigterm_under_load_finishes_every_accepted_request() {
         "still accepting after SIGTERM"
     );
 }
+
+#[tokio::test]
+async fn sighup_reloads_atomically_and_rejects_a_bad_config() {
+    let upstream = start_upstream(|request| async move {
+        if request.uri().path() == "/slow" {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+        }
+        Response::builder()
+            .header("set-cookie", "next-auth.session-token=S; Path=/")
+            .header("set-cookie", "theme=dark")
+            .body(full("ok"))
+            .unwrap()
+    })
+    .await;
+    let path = write_config(
+        "reload.toml",
+        &format!("upstream = \"http://{upstream}\"\nmode = \"strip\"\n"),
+    );
+    let mut process = Running::start(
+        cookieguard()
+            .args(["--listen", "127.0.0.1:0", "--config"])
+            .arg(&path),
+    );
+    let port = listen_port(&process.wait_for("cookieguard listening"));
+    let session_cookies = |path: &'static str| async move {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        let response = within("request", client().get(url.parse().unwrap()))
+            .await
+            .unwrap();
+        let count = set_cookies(response.headers())
+            .iter()
+            .filter(|c| c.starts_with("next-auth.session-token="))
+            .count();
+        body_text(response).await;
+        count
+    };
+    assert_eq!(session_cookies("/").await, 0, "strip mode");
+
+    // A request under way when the configuration changes keeps the old one.
+    let in_flight = tokio::spawn(session_cookies("/slow"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    std::fs::write(
+        &path,
+        format!("upstream = \"http://{upstream}\"\nmode = \"report\"\n"),
+    )
+    .unwrap();
+    let pid = process.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    process.wait_for("configuration reloaded");
+    assert_eq!(
+        session_cookies("/").await,
+        1,
+        "report mode after the reload"
+    );
+    assert_eq!(
+        within("in flight", in_flight).await.unwrap(),
+        0,
+        "the old config for the request under way"
+    );
+
+    // A bad file is rejected with its error; the running configuration stays.
+    std::fs::write(&path, "mode = \"sometimes\"\n").unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let rejected = process.wait_for("configuration reload rejected");
+    assert!(rejected.contains("reload.toml:1:8"), "{rejected}");
+    assert_eq!(session_cookies("/").await, 1, "still report mode");
+    let (status, _) = process.terminate();
+    assert!(status.success());
+}

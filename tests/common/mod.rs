@@ -102,10 +102,13 @@ pub async fn start_proxy(config: Config) -> ProxyHandle {
     let shutdown = async move {
         let _ = receiver.await;
     };
+    // No reloads here: the sender is dropped at once.
+    let (_, reloads) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(cookieguard::server::run(
         listener,
         admin_listener,
         config,
+        reloads,
         shutdown,
     ));
     ProxyHandle {
