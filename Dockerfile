@@ -1,12 +1,15 @@
-# cookieguard container image: build with the Rust toolchain, run on a slim base as non-root.
+# cookieguard container image.
+# Build stage: the same command a test runs outside Docker (scripts/dockerfile-build.sh).
 FROM rust:1-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY config ./config
-RUN cargo build --release --locked
+COPY benches ./benches
+RUN cargo build --release --locked --bin cookieguard
 
-FROM debian:bookworm-slim
+# Runtime stage: distroless (glibc, CA certs, no shell, no package manager), non-root.
+FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/cookieguard /usr/local/bin/cookieguard
 COPY config/cookieguard.toml /etc/cookieguard/cookieguard.toml
 ENV COOKIEGUARD_CONFIG=/etc/cookieguard/cookieguard.toml \
@@ -14,4 +17,7 @@ ENV COOKIEGUARD_CONFIG=/etc/cookieguard/cookieguard.toml \
     COOKIEGUARD_UPSTREAM=http://app:3000
 USER 65532:65532
 EXPOSE 8080
+# The binary probes its own admin listener (127.0.0.1:9901 in the config above): no curl needed.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+    CMD ["/usr/local/bin/cookieguard", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/cookieguard"]

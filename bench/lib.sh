@@ -1,0 +1,186 @@
+# shellcheck shell=bash
+# Shared helpers for bench/run.sh and bench/memory.sh (sourced, not run).
+# Every process a script starts is recorded with `track PID` and stopped by
+# that PID in the EXIT trap, also when the script fails or is interrupted.
+
+TRACKED_PIDS=()
+BENCH_TMP=""
+
+track() { TRACKED_PIDS+=("$1"); }
+
+cleanup() {
+    local status=$?
+    local pid
+    # Reverse order: clients and samplers first, then proxies, then upstreams.
+    for ((i = ${#TRACKED_PIDS[@]} - 1; i >= 0; i--)); do
+        pid=${TRACKED_PIDS[i]}
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${TRACKED_PIDS[@]}"; do
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ -n "$BENCH_TMP" ] && [ -d "$BENCH_TMP" ] && [ -z "${KEEP_TMP:-}" ]; then
+        rm -rf "$BENCH_TMP"
+    fi
+    exit "$status"
+}
+
+die() {
+    echo "bench: error: $*" >&2
+    exit 1
+}
+
+# Installs Debian packages when a command is missing: as root with apt-get,
+# otherwise says what to install and stops.
+need() {
+    local missing=() pkgs=() cmd pkg
+    while [ $# -gt 0 ]; do
+        cmd=$1 pkg=$2
+        shift 2
+        command -v "$cmd" >/dev/null 2>&1 || { missing+=("$cmd"); pkgs+=("$pkg"); }
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "== installing ${pkgs[*]} (missing: ${missing[*]})"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
+        # The Debian nginx package may start a system nginx; it is not ours and
+        # not used (every server here runs from its own prefix on its own port).
+    else
+        die "missing ${missing[*]}: install them first, e.g. sudo apt-get install -y ${pkgs[*]}"
+    fi
+}
+
+# Sets variable NAME to a free loopback TCP port below the ephemeral range
+# (so wrk's and the proxies' outgoing connections never take it), one that
+# nothing answers on and that this script has not handed out yet.
+# Usage: free_port NAME
+free_port() {
+    local -n _port_var=$1
+    local port
+    for _ in $(seq 200); do
+        port=$((20000 + RANDOM % 12000))
+        case " ${USED_PORTS:-} " in *" $port "*) continue ;; esac
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            USED_PORTS="${USED_PORTS:-} $port"
+            _port_var=$port
+            return 0
+        fi
+    done
+    die "no free port found"
+}
+
+# Waits until URL answers (any HTTP status), at most 10 s.
+wait_http() {
+    local url=$1
+    for _ in $(seq 100); do
+        curl -s -o /dev/null --max-time 1 "$url" && return 0
+        sleep 0.1
+    done
+    die "$url did not answer within 10 s"
+}
+
+# The upstream's three Set-Cookie headers.
+SESSION_COOKIE='next-auth.session-token=eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..bench-session-value; Path=/; HttpOnly; SameSite=Lax'
+CSRF_COOKIE='next-auth.csrf-token=3f6c3f6c3f6c3f6c%7Ca91ea91ea91ea91e; Path=/; HttpOnly; SameSite=Lax'
+APP_COOKIE='theme=dark; Path=/'
+
+# Writes an nginx config for the upstream: `/` answers a small body with the
+# three Set-Cookie headers; `/big` (memory.sh) serves $prefix/www/big.bin.
+# Usage: upstream_conf PREFIX PORT WORKERS
+upstream_conf() {
+    local prefix=$1 port=$2 workers=$3 user_line=""
+    [ "$(id -u)" -eq 0 ] && user_line="user root;"
+    mkdir -p "$prefix/logs" "$prefix/www"
+    cat >"$prefix/nginx.conf" <<EOF
+$user_line
+daemon off;
+worker_processes $workers;
+pid $prefix/nginx.pid;
+error_log $prefix/logs/error.log warn;
+events { worker_connections 16384; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 60s;
+    sendfile on;
+    tcp_nodelay on;
+    client_body_temp_path $prefix/tmp_body;
+    proxy_temp_path $prefix/tmp_proxy;
+    fastcgi_temp_path $prefix/tmp_fastcgi;
+    uwsgi_temp_path $prefix/tmp_uwsgi;
+    scgi_temp_path $prefix/tmp_scgi;
+    server {
+        listen 127.0.0.1:$port backlog=4096;
+        location = /big {
+            root $prefix/www;
+            try_files /big.bin =404;
+            default_type application/octet-stream;
+        }
+        location / {
+            default_type text/plain;
+            add_header Set-Cookie "$SESSION_COOKIE" always;
+            add_header Set-Cookie "$CSRF_COOKIE" always;
+            add_header Set-Cookie "$APP_COOKIE" always;
+            return 200 "hello from the upstream\n";
+        }
+    }
+}
+EOF
+}
+
+# nginx as the reverse proxy to compare with: keep-alive pool of 64 to the
+# upstream, every Set-Cookie hidden (the closest nginx has to stripping).
+# Usage: proxy_conf PREFIX PORT UPSTREAM_PORT
+proxy_conf() {
+    local prefix=$1 port=$2 up_port=$3 user_line=""
+    [ "$(id -u)" -eq 0 ] && user_line="user root;"
+    mkdir -p "$prefix/logs"
+    cat >"$prefix/nginx.conf" <<EOF
+$user_line
+daemon off;
+worker_processes 2;
+pid $prefix/nginx.pid;
+error_log $prefix/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 60s;
+    tcp_nodelay on;
+    client_body_temp_path $prefix/tmp_body;
+    proxy_temp_path $prefix/tmp_proxy;
+    fastcgi_temp_path $prefix/tmp_fastcgi;
+    uwsgi_temp_path $prefix/tmp_uwsgi;
+    scgi_temp_path $prefix/tmp_scgi;
+    upstream app {
+        server 127.0.0.1:$up_port;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$port backlog=4096;
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_hide_header Set-Cookie;
+        }
+    }
+}
+EOF
+}
+# Peak and current resident memory of a PID, in KiB.
+vm_hwm() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+vm_rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+machine_summary() {
+    echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r)"
+    echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "cookieguard: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet -- src Cargo.toml 2>/dev/null || echo ' (+ uncommitted changes in src/ or Cargo.toml)'), $(rustc --version 2>/dev/null)"
+}

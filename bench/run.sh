@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Throughput and latency: cookieguard vs nginx (2 workers) as reverse proxies
+# in front of the same fast upstream, and the upstream directly, in one run.
+#
+#   bash bench/run.sh
+#
+# Installs nginx, wrk and curl with apt-get when missing (as root), builds
+# the release binary, generates every config into a temp dir, checks that
+# cookieguard strips the session cookie and nginx hides Set-Cookie, then runs
+# ROUNDS rounds of `wrk -t2 -c64 -d10s --latency` against direct / nginx /
+# cookieguard in rotating order and prints medians and ratios. The report is
+# also written to bench/results/latest.txt.
+#
+# Knobs (environment): ROUNDS=3 DURATION=10 (s) WARMUP=3 (s) CONNECTIONS=64
+# THREADS=2 OUT=bench/results/latest.txt KEEP_TMP=1 (keep configs and logs).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-3}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+OUT=${OUT:-$ROOT/bench/results/latest.txt}
+
+need nginx nginx wrk wrk curl curl
+
+echo "== cargo build --release"
+cargo build --release
+BIN=$ROOT/target/release/cookieguard
+[ -x "$BIN" ] || die "$BIN was not built"
+
+BENCH_TMP=$(mktemp -d /tmp/cookieguard-bench.XXXXXX)
+UP_PORT="" NGINX_PORT="" CG_PORT=""
+free_port UP_PORT
+free_port NGINX_PORT
+free_port CG_PORT
+CLK_TCK=$(getconf CLK_TCK)
+
+# The upstream: nginx answering a small body with three Set-Cookie headers.
+upstream_conf "$BENCH_TMP/upstream" "$UP_PORT" 2
+
+proxy_conf "$BENCH_TMP/nginx" "$NGINX_PORT" "$UP_PORT"
+
+echo "== starting upstream (nginx :$UP_PORT), nginx proxy (:$NGINX_PORT), cookieguard (:$CG_PORT)"
+nginx -p "$BENCH_TMP/upstream" -c "$BENCH_TMP/upstream/nginx.conf" -e "$BENCH_TMP/upstream/logs/error.log" &
+UP_PID=$!
+track "$UP_PID"
+nginx -p "$BENCH_TMP/nginx" -c "$BENCH_TMP/nginx/nginx.conf" -e "$BENCH_TMP/nginx/logs/error.log" &
+NGINX_PID=$!
+track "$NGINX_PID"
+env -u COOKIEGUARD_CONFIG -u COOKIEGUARD_MODE RUST_LOG=warn \
+    "$BIN" --listen "127.0.0.1:$CG_PORT" --upstream "http://127.0.0.1:$UP_PORT" \
+    2>"$BENCH_TMP/cookieguard.log" &
+CG_PID=$!
+track "$CG_PID"
+
+declare -A URL=(
+    [direct]="http://127.0.0.1:$UP_PORT/"
+    [nginx]="http://127.0.0.1:$NGINX_PORT/"
+    [cookieguard]="http://127.0.0.1:$CG_PORT/"
+)
+for target in direct nginx cookieguard; do wait_http "${URL[$target]}"; done
+
+echo "== checking what each path does to Set-Cookie"
+headers_of() { curl -s -D - -o /dev/null --max-time 5 "$1" | tr -d '\r'; }
+direct_h=$(headers_of "${URL[direct]}")
+nginx_h=$(headers_of "${URL[nginx]}")
+cg_h=$(headers_of "${URL[cookieguard]}")
+count_set_cookie() { grep -ci '^set-cookie:' <<<"$1" || true; }
+[ "$(count_set_cookie "$direct_h")" -eq 3 ] || die "the upstream should send 3 Set-Cookie headers:
+$direct_h"
+[ "$(count_set_cookie "$nginx_h")" -eq 0 ] || die "nginx should hide every Set-Cookie:
+$nginx_h"
+grep -qi '^set-cookie: next-auth\.session-token=' <<<"$cg_h" &&
+    die "cookieguard let the session cookie through:
+$cg_h"
+grep -qi '^set-cookie: next-auth\.csrf-token=' <<<"$cg_h" || die "cookieguard lost the CSRF cookie:
+$cg_h"
+grep -qi '^set-cookie: theme=dark' <<<"$cg_h" || die "cookieguard lost the app cookie:
+$cg_h"
+for h in "$direct_h" "$nginx_h" "$cg_h"; do
+    head -1 <<<"$h" | grep -q ' 200' || die "expected 200: $(head -1 <<<"$h")"
+done
+echo "   direct: 3 Set-Cookie; nginx: none; cookieguard: csrf + theme, session token removed"
+
+# CPU time (clock ticks) of a process and its children (nginx workers).
+cpu_ticks() {
+    local pids=("$1")
+    mapfile -t -O 1 pids < <(pgrep -P "$1" || true)
+    for p in "${pids[@]}"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || true; done |
+        awk '{s += $1} END {print s + 0}'
+}
+proxy_pid() {
+    case $1 in
+    nginx) echo "$NGINX_PID" ;;
+    cookieguard) echo "$CG_PID" ;;
+    *) echo "" ;;
+    esac
+}
+
+RESULTS=$BENCH_TMP/results.tsv
+: >"$RESULTS"
+# run_wrk TARGET SECONDS ROUND: one wrk run; appends a line to $RESULTS unless ROUND is "warmup".
+run_wrk() {
+    local target=$1 seconds=$2 round=$3 out line ppid t0 t1 up0 up1 pcpu="-"
+    out=$BENCH_TMP/wrk-$target-$round.txt
+    ppid=$(proxy_pid "$target")
+    [ -n "$ppid" ] && t0=$(cpu_ticks "$ppid")
+    up0=$(cpu_ticks "$UP_PID")
+    timeout $((seconds + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --latency \
+        -s "$ROOT/bench/report.lua" "${URL[$target]}" >"$out" 2>&1 ||
+        die "wrk failed against $target: $(cat "$out")"
+    up1=$(cpu_ticks "$UP_PID")
+    [ -n "$ppid" ] && t1=$(cpu_ticks "$ppid")
+    [ "$round" = warmup ] && return 0
+    line=$(grep '^RESULT ' "$out") || die "no RESULT line from wrk: $(cat "$out")"
+    # requests duration_us p50 p90 p99 max errors non2xx
+    read -r req dur p50 p90 p99 pmax err non2xx < <(sed 's/[a-z0-9_]*=//g; s/^RESULT //' <<<"$line")
+    if [ -n "$ppid" ]; then
+        pcpu=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$req" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')
+    fi
+    local ucpu
+    ucpu=$(awk -v d=$((up1 - up0)) -v hz="$CLK_TCK" -v n="$req" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')
+    local rps
+    rps=$(awk -v n="$req" -v d="$dur" 'BEGIN {printf "%.0f", n / (d / 1e6)}')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$round" "$target" "$rps" "$p50" "$p90" "$p99" "$pmax" "$((err + non2xx))" "$pcpu" "$ucpu" >>"$RESULTS"
+    printf '   round %s  %-12s %9s req/s  p50 %6s us  p99 %6s us  errors %s  proxy CPU %s us/req\n' \
+        "$round" "$target" "$rps" "$p50" "$p99" "$((err + non2xx))" "$pcpu"
+}
+
+echo "== warm-up (${WARMUP}s each)"
+for target in direct nginx cookieguard; do run_wrk "$target" "$WARMUP" warmup; done
+
+TARGETS=(direct nginx cookieguard)
+echo "== $ROUNDS rounds x ${DURATION}s, wrk -t$THREADS -c$CONNECTIONS, rotating order"
+for ((r = 1; r <= ROUNDS; r++)); do
+    for ((i = 0; i < 3; i++)); do
+        run_wrk "${TARGETS[(i + r - 1) % 3]}" "$DURATION" "$r"
+    done
+done
+
+CG_HWM=$(vm_hwm "$CG_PID")
+CG_RSS=$(vm_rss "$CG_PID")
+NGINX_RSS=$(for p in $(pgrep -P "$NGINX_PID"); do vm_rss "$p"; done | awk '{s += $1} END {print s + 0}')
+grep -v '^$' "$BENCH_TMP/cookieguard.log" >"$BENCH_TMP/cg-warnings.log" || true
+
+REPORT=$BENCH_TMP/report.txt
+{
+    echo "cookieguard benchmark (bench/run.sh), $(date -u '+%Y-%m-%d %H:%M UTC')"
+    machine_summary
+    echo "tools: $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+    echo "load: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency, $ROUNDS rounds in rotating order after ${WARMUP}s warm-ups"
+    echo "upstream: nginx (2 workers) returning a 24-byte body + 3 Set-Cookie; nginx proxy: 2 workers,"
+    echo "  keepalive 64 to the upstream, proxy_hide_header Set-Cookie; cookieguard: RUST_LOG=warn, defaults"
+    echo "CAVEAT: wrk, the upstream and the proxy share the same $(nproc) CPUs, so every figure includes"
+    echo "  contention between them; a proxy that uses less CPU per request leaves more to the others."
+    echo
+    echo "per round:"
+    printf '  %-5s %-12s %10s %8s %8s %8s %7s %11s %11s\n' round target 'req/s' 'p50 us' 'p90 us' 'p99 us' errors 'proxy CPU' 'upstr. CPU'
+    awk -F'\t' '{printf "  %-5s %-12s %10s %8s %8s %8s %7s %8s us %8s us\n", $1, $2, $3, $4, $5, $6, $8, $9, $10}' "$RESULTS"
+    echo
+    echo "median over rounds (CPU = CPU time per request of the proxy process(es)):"
+    printf '  %-12s %10s %8s %8s %12s\n' target 'req/s' 'p50 us' 'p99 us' 'proxy CPU'
+    awk -F'\t' '
+        function median(list,   a, n, i, j, t) {
+            n = split(list, a, " ")
+            for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        }
+        { rps[$2] = rps[$2] " " $3; p50[$2] = p50[$2] " " $4; p99[$2] = p99[$2] " " $6; cpu[$2] = cpu[$2] " " $9
+          r[$1 SUBSEP $2] = $3; l[$1 SUBSEP $2] = $6; rounds[$1] = 1 }
+        END {
+            split("direct nginx cookieguard", order, " ")
+            for (k = 1; k <= 3; k++) {
+                t = order[k]
+                c = (t == "direct") ? "-" : sprintf("%.1f us/req", median(cpu[t]))
+                printf "  %-12s %10.0f %8.0f %8.0f %12s\n", t, median(rps[t]), median(p50[t]), median(p99[t]), c
+            }
+            for (x in rounds) {
+                cn = cn " " r[x, "cookieguard"] / r[x, "nginx"]
+                cd = cd " " r[x, "cookieguard"] / r[x, "direct"]
+                pn = pn " " l[x, "cookieguard"] / l[x, "nginx"]
+            }
+            tput = median(cn); lat = median(pn)
+            print ""
+            printf "ratios (median of per-round ratios):\n"
+            printf "  throughput cookieguard/nginx  %.2f   (target >= 1.20: %s)\n", tput, (tput >= 1.2 ? "MET" : "MISSED")
+            printf "  throughput cookieguard/direct %.2f\n", median(cd)
+            printf "  p99 cookieguard/nginx         %.2f   (target <= 1.00: %s)\n", lat, (lat <= 1.0 ? "MET" : "MISSED")
+        }' "$RESULTS"
+    echo
+    echo "memory after the run: cookieguard peak RSS (VmHWM) $((CG_HWM / 1024)) MiB ($CG_HWM KiB), current RSS $((CG_RSS / 1024)) MiB;"
+    echo "  nginx proxy workers RSS (sum) $((NGINX_RSS / 1024)) MiB"
+    if [ -s "$BENCH_TMP/cg-warnings.log" ]; then
+        echo "cookieguard logged $(wc -l <"$BENCH_TMP/cg-warnings.log") warning line(s), first: $(head -1 "$BENCH_TMP/cg-warnings.log")"
+    fi
+} >"$REPORT"
+
+echo
+cat "$REPORT"
+mkdir -p "$(dirname "$OUT")"
+cp "$REPORT" "$OUT"
+echo
+echo "written to ${OUT#"$ROOT"/}"
