@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::uri::{Authority, Scheme};
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderName, Method, Uri};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -386,13 +386,14 @@ impl Upstream {
         &self.authority
     }
 
-    /// The absolute URI for a request path and query on the upstream.
-    pub fn uri_for(&self, path_and_query: &str) -> Result<Uri, http::Error> {
-        Uri::builder()
-            .scheme(Scheme::HTTP)
-            .authority(self.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
+    /// The absolute URI for a request path and query on the upstream (no
+    /// copy of the path: its bytes are shared).
+    pub fn uri_for(&self, path_and_query: PathAndQuery) -> Uri {
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(Scheme::HTTP);
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(path_and_query);
+        Uri::from_parts(parts).expect("scheme, authority and path make a valid URI")
     }
 }
 
@@ -806,7 +807,9 @@ mod tests {
         let upstream: Upstream = "http://app:3000/".parse().unwrap();
         assert_eq!(upstream.to_string(), "http://app:3000");
         assert_eq!(
-            upstream.uri_for("/a?b=c").unwrap().to_string(),
+            upstream
+                .uri_for(PathAndQuery::from_static("/a?b=c"))
+                .to_string(),
             "http://app:3000/a?b=c"
         );
     }

@@ -40,7 +40,10 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
 /// Removes hop-by-hop headers, including every header that `Connection` names.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     if headers.contains_key(CONNECTION) {
+        // Most peers send only `keep-alive`, `close` or `upgrade`, which name
+        // no header beyond the standard set: no allocation for them.
         let named: Vec<HeaderName> = connection_tokens(headers)
+            .filter(|token| !is_standard_connection_token(token))
             .filter_map(|token| HeaderName::from_bytes(token).ok())
             .collect();
         for name in named {
@@ -53,6 +56,13 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in &HOP_BY_HOP {
         headers.remove(name);
     }
+}
+
+fn is_standard_connection_token(token: &[u8]) -> bool {
+    token.eq_ignore_ascii_case(b"close")
+        || HOP_BY_HOP
+            .iter()
+            .any(|name| token.eq_ignore_ascii_case(name.as_str().as_bytes()))
 }
 
 /// The protocol an HTTP/1.1 request asks to upgrade to: `Connection` lists the
@@ -99,19 +109,19 @@ pub fn set_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
 /// trusted proxy (a load balancer or TLS terminator in `trusted_proxies`) the
 /// chain it built is extended with its address, and the protocol and host it
 /// saw are kept, so NextAuth sees `https` behind TLS termination.
+///
+/// `peer` is the peer's address as a header value, made once per connection
+/// by [`forwarded_for`].
 pub fn set_forwarded(
     headers: &mut HeaderMap,
-    peer: IpAddr,
+    peer: &HeaderValue,
     host: Option<&HeaderValue>,
     peer_is_trusted: bool,
 ) {
-    let peer_text = canonical_ip(peer).to_string();
     let forwarded_for = peer_is_trusted
-        .then(|| extended_chain(headers, &peer_text))
+        .then(|| extended_chain(headers, peer))
         .flatten()
-        .unwrap_or_else(|| {
-            HeaderValue::try_from(peer_text).expect("an IP address is a valid header value")
-        });
+        .unwrap_or_else(|| peer.clone());
     headers.insert(X_FORWARDED_FOR, forwarded_for);
     if !(peer_is_trusted && headers.contains_key(X_FORWARDED_PROTO)) {
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
@@ -124,8 +134,15 @@ pub fn set_forwarded(
     }
 }
 
+/// A peer's address as an `X-Forwarded-For` value.
+pub fn forwarded_for(peer: IpAddr) -> HeaderValue {
+    HeaderValue::try_from(canonical_ip(peer).to_string())
+        .expect("an IP address is a valid header value")
+}
+
 /// The `X-Forwarded-For` chain a trusted proxy sent, with its own address appended.
-fn extended_chain(headers: &HeaderMap, peer: &str) -> Option<HeaderValue> {
+fn extended_chain(headers: &HeaderMap, peer: &HeaderValue) -> Option<HeaderValue> {
+    let peer = peer.to_str().ok()?;
     let earlier: Vec<&str> = headers
         .get_all(X_FORWARDED_FOR)
         .iter()
@@ -258,7 +275,7 @@ mod tests {
         let host = HeaderValue::from_static("app.example:8080");
         set_forwarded(
             &mut headers,
-            "203.0.113.9".parse().unwrap(),
+            &forwarded_for("203.0.113.9".parse().unwrap()),
             Some(&host),
             false,
         );
@@ -268,13 +285,18 @@ mod tests {
         assert_eq!(headers.len(), 3);
         set_forwarded(
             &mut headers,
-            "::ffff:10.1.2.3".parse().unwrap(),
+            &forwarded_for("::ffff:10.1.2.3".parse().unwrap()),
             None,
             false,
         );
         assert_eq!(headers["x-forwarded-for"], "10.1.2.3");
         assert!(!headers.contains_key("x-forwarded-host"));
-        set_forwarded(&mut headers, "2001:db8::1".parse().unwrap(), None, false);
+        set_forwarded(
+            &mut headers,
+            &forwarded_for("2001:db8::1".parse().unwrap()),
+            None,
+            false,
+        );
         assert_eq!(headers["x-forwarded-for"], "2001:db8::1");
     }
 
@@ -289,7 +311,7 @@ mod tests {
         let host = HeaderValue::from_static("internal:8080");
         set_forwarded(
             &mut headers,
-            "::ffff:10.0.0.2".parse().unwrap(),
+            &forwarded_for("::ffff:10.0.0.2".parse().unwrap()),
             Some(&host),
             true,
         );
@@ -303,7 +325,12 @@ mod tests {
 
         // A trusted proxy that sent nothing gets the same headers as anyone.
         let mut bare = HeaderMap::new();
-        set_forwarded(&mut bare, "10.0.0.2".parse().unwrap(), Some(&host), true);
+        set_forwarded(
+            &mut bare,
+            &forwarded_for("10.0.0.2".parse().unwrap()),
+            Some(&host),
+            true,
+        );
         assert_eq!(bare["x-forwarded-for"], "10.0.0.2");
         assert_eq!(bare["x-forwarded-proto"], "http");
         assert_eq!(bare["x-forwarded-host"], "internal:8080");

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use http::StatusCode;
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -27,8 +27,32 @@ struct SessionLabels {
     /// passed, refreshed, stripped, would_strip
     action: &'static str,
     reason: &'static str,
-    /// The allow rule's index, `marker`, or empty.
-    rule: String,
+    rule: RuleLabel,
+}
+
+/// The allow rule's index, `marker`, or empty; no string is built per response.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+enum RuleLabel {
+    None,
+    Marker,
+    Index(usize),
+}
+
+impl EncodeLabelValue for RuleLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        use std::fmt::Write;
+        match self {
+            RuleLabel::None => Ok(()),
+            RuleLabel::Marker => encoder.write_str("marker"),
+            RuleLabel::Index(index) => write!(encoder, "{index}"),
+        }
+    }
+}
+
+impl From<Option<usize>> for RuleLabel {
+    fn from(rule: Option<usize>) -> Self {
+        rule.map_or(RuleLabel::None, RuleLabel::Index)
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -136,26 +160,25 @@ impl Metrics {
     }
 
     pub fn session_outcome(&self, outcome: Outcome, rule: Option<usize>) {
-        let rule_label = |rule: Option<usize>| rule.map(|r| r.to_string()).unwrap_or_default();
         let labels = match outcome {
             Outcome::NoSessionCookie => return,
             Outcome::Allowed { by, .. } => SessionLabels {
                 action: "passed",
                 reason: "authoritative",
                 rule: match by {
-                    Authority::Rule(index) => index.to_string(),
-                    Authority::Marker => "marker".to_owned(),
+                    Authority::Rule(index) => RuleLabel::Index(index),
+                    Authority::Marker => RuleLabel::Marker,
                 },
             },
             Outcome::Refreshed { .. } => SessionLabels {
                 action: "refreshed",
                 reason: "current session",
-                rule: String::new(),
+                rule: RuleLabel::None,
             },
             Outcome::Stripped { reason, .. } => SessionLabels {
                 action: "stripped",
                 reason: reason_label(reason),
-                rule: rule_label(rule),
+                rule: rule.into(),
             },
             Outcome::WouldStrip { strip, guard, .. } => SessionLabels {
                 action: "would_strip",
@@ -164,7 +187,7 @@ impl Metrics {
                     (Some(_), None) => "strip only",
                     (None, _) => "guard only",
                 },
-                rule: rule_label(rule),
+                rule: rule.into(),
             },
         };
         self.session_cookies.get_or_create(&labels).inc();

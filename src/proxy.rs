@@ -2,7 +2,7 @@
 //! it with its body streaming, apply the decision to the response headers, and
 //! turn upstream failures into short 502/504 answers.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,24 @@ use crate::upstream::{self, UpstreamClient};
 /// Upstream bodies stream through untouched (with an idle timeout); local
 /// answers are small and whole.
 pub type ResponseBody = Either<IdleTimeout<Incoming>, Full<Bytes>>;
+
+/// The client end of a connection, prepared once per connection rather than
+/// per request.
+#[derive(Debug)]
+pub struct Peer {
+    pub ip: IpAddr,
+    /// The client's address as an `X-Forwarded-For` value.
+    pub forwarded_for: HeaderValue,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr) -> Peer {
+        Peer {
+            ip: headers::canonical_ip(addr.ip()),
+            forwarded_for: headers::forwarded_for(addr.ip()),
+        }
+    }
+}
 
 pub struct Proxy {
     policy: Policy,
@@ -69,7 +87,7 @@ impl Proxy {
     pub async fn handle(
         &self,
         request: Request<Incoming>,
-        client: SocketAddr,
+        client: &Peer,
     ) -> Response<ResponseBody> {
         let started = Instant::now();
         let method = request.method().clone();
@@ -96,7 +114,7 @@ impl Proxy {
     async fn forward(
         &self,
         mut request: Request<Incoming>,
-        client: SocketAddr,
+        client: &Peer,
         method: &Method,
         original_uri: &Uri,
     ) -> (Response<ResponseBody>, Option<Outcome>) {
@@ -114,26 +132,18 @@ impl Proxy {
 
         let (mut parts, body) = request.into_parts();
         let client_version = parts.version;
-        let Some(path_and_query) = parts.uri.path_and_query().map(|pq| pq.as_str()) else {
-            return no_outcome(
-                StatusCode::BAD_REQUEST,
-                "the request target must be a path\n",
-            );
+        let path_and_query = match parts.uri.path_and_query() {
+            Some(pq) if pq.as_str().starts_with('/') => pq.clone(),
+            _ => {
+                return no_outcome(
+                    StatusCode::BAD_REQUEST,
+                    "the request target must be a path\n",
+                );
+            }
         };
-        if !path_and_query.starts_with('/') {
-            return no_outcome(
-                StatusCode::BAD_REQUEST,
-                "the request target must be a path\n",
-            );
-        }
         // Only the path and query are taken from the client: an absolute-form
         // target names a host, but the request still goes to the upstream.
-        let Ok(uri) = self.upstream.uri_for(path_and_query) else {
-            return no_outcome(
-                StatusCode::BAD_REQUEST,
-                "the request target is not a valid path\n",
-            );
-        };
+        let uri = self.upstream.uri_for(path_and_query);
         let host = client_host(&parts.uri, &parts.headers);
         headers::remove_hop_by_hop(&mut parts.headers);
         if let Some((protocol, _)) = &upgrade {
@@ -145,9 +155,16 @@ impl Proxy {
                 .expect("an authority is a valid header value"),
         };
         parts.headers.insert(HOST, upstream_host);
-        let peer = headers::canonical_ip(client.ip());
-        let trusted = self.trusted_proxies.iter().any(|net| net.contains(&peer));
-        headers::set_forwarded(&mut parts.headers, peer, host.as_ref(), trusted);
+        let trusted = self
+            .trusted_proxies
+            .iter()
+            .any(|net| net.contains(&client.ip));
+        headers::set_forwarded(
+            &mut parts.headers,
+            &client.forwarded_for,
+            host.as_ref(),
+            trusted,
+        );
         parts.uri = uri;
         parts.version = Version::HTTP_11;
 

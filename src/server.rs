@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::proxy::Proxy;
+use crate::proxy::{Peer, Proxy};
 
 /// Serves until `shutdown` resolves, then stops accepting and gives in-flight
 /// requests `timeouts.shutdown_grace` to finish. The admin listener, if any,
@@ -91,10 +91,12 @@ pub async fn run(
         }
         let open = metrics.connection_opened();
         let current = Arc::clone(&current);
+        let client = Arc::new(Peer::new(peer));
         let service = service_fn(move |request| {
             // Per request, so a reload reaches keep-alive connections too.
             let proxy = current.load_full();
-            async move { Ok::<_, Infallible>(proxy.handle(request, peer).await) }
+            let client = Arc::clone(&client);
+            async move { Ok::<_, Infallible>(proxy.handle(request, &client).await) }
         });
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let connection = graceful.watch(connection.into_owned());
