@@ -51,6 +51,8 @@ pub struct Config {
     pub admin_listen: Option<SocketAddr>,
     /// Client connections served at once; further ones wait in the listen backlog.
     pub max_connections: usize,
+    /// Worker threads: 1 runs everything on one thread; 0 means one per CPU core.
+    pub threads: usize,
     /// Peers (load balancers, TLS terminators) whose `X-Forwarded-*` headers are believed.
     pub trusted_proxies: Vec<IpNet>,
     pub session: Session,
@@ -161,6 +163,7 @@ impl Default for Config {
             access_log: false,
             admin_listen: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            threads: 1,
             trusted_proxies: Vec::new(),
             session: Session::default(),
             timeouts: Timeouts::default(),
@@ -177,6 +180,7 @@ pub struct Overrides {
     pub mode: Option<Mode>,
     pub log_format: Option<LogFormat>,
     pub admin_listen: Option<SocketAddr>,
+    pub threads: Option<usize>,
 }
 
 /// The file as written: what is absent takes its default.
@@ -192,6 +196,7 @@ struct FileConfig {
     admin_listen: Option<SocketAddr>,
     #[serde(default, deserialize_with = "positive_count")]
     max_connections: Option<usize>,
+    threads: Option<usize>,
     trusted_proxies: Option<Vec<IpNet>>,
     session: Option<Session>,
     timeouts: Option<Timeouts>,
@@ -238,6 +243,9 @@ impl Config {
         if let Some(admin_listen) = overrides.admin_listen {
             self.admin_listen = Some(admin_listen);
         }
+        if let Some(threads) = overrides.threads {
+            self.threads = threads;
+        }
     }
 
     /// The effective configuration as TOML, as `cookieguard check` prints it.
@@ -277,6 +285,7 @@ impl From<FileConfig> for Config {
             access_log: file.access_log.unwrap_or(defaults.access_log),
             admin_listen: file.admin_listen.or(defaults.admin_listen),
             max_connections: file.max_connections.unwrap_or(defaults.max_connections),
+            threads: file.threads.unwrap_or(defaults.threads),
             trusted_proxies: file.trusted_proxies.unwrap_or(defaults.trusted_proxies),
             session: file.session.unwrap_or(defaults.session),
             timeouts: file.timeouts.unwrap_or(defaults.timeouts),
@@ -663,7 +672,9 @@ mod tests {
             mode: Some(Mode::Strip),
             log_format: Some(LogFormat::Json),
             admin_listen: Some("127.0.0.1:3".parse().unwrap()),
+            threads: Some(0),
         });
+        assert_eq!(config.threads, 0);
         assert_eq!(config.admin_listen.unwrap().port(), 3);
         assert_eq!(config.listen.port(), 2);
         assert_eq!(config.upstream.to_string(), "http://10.0.0.1:80");

@@ -51,7 +51,7 @@ fn bad_configs_exit_non_zero_with_file_line_and_key_before_listening() {
         (
             "unknown-key.toml",
             "listen = \"127.0.0.1:0\"\nupstrem = \"http://127.0.0.1:3000\"\n",
-            ":2:1: `upstrem`: unknown field `upstrem`, expected one of `listen`, `upstream`, `mode`, `base_path`, `log_format`, `access_log`, `admin_listen`, `max_connections`, `trusted_proxies`, `session`, `timeouts`, `guard`, `allow`\n",
+            ":2:1: `upstrem`: unknown field `upstrem`, expected one of `listen`, `upstream`, `mode`, `base_path`, `log_format`, `access_log`, `admin_listen`, `max_connections`, `threads`, `trusted_proxies`, `session`, `timeouts`, `guard`, `allow`\n",
         ),
         (
             "bad-type.toml",
