@@ -135,8 +135,11 @@ fn send(
     })
 }
 
-fn refresh(
+/// `GET /api/auth/session` (a refresh) or `POST` (an update) carrying
+/// `holding`, answered with `respond_with`, optionally held at gate `hold`.
+fn session_request(
     setup: &Setup,
+    method: Method,
     holding: &str,
     respond_with: &str,
     hold: Option<&str>,
@@ -145,36 +148,28 @@ fn refresh(
     if let Some(id) = hold {
         headers.push(("x-hold", id));
     }
-    send(
-        setup,
-        Method::GET,
-        "/api/auth/session",
-        Some(holding),
-        &headers,
-    )
+    send(setup, method, "/api/auth/session", Some(holding), &headers)
 }
 
-fn update(
-    setup: &Setup,
-    holding: &str,
-    respond_with: &str,
-    hold: Option<&str>,
-) -> JoinHandle<Sent> {
-    let mut headers = vec![("x-respond-with", respond_with)];
-    if let Some(id) = hold {
-        headers.push(("x-hold", id));
-    }
-    send(
-        setup,
-        Method::POST,
-        "/api/auth/session",
-        Some(holding),
-        &headers,
-    )
+fn refresh(s: &Setup, holding: &str, respond_with: &str, hold: Option<&str>) -> JoinHandle<Sent> {
+    session_request(s, Method::GET, holding, respond_with, hold)
+}
+
+fn update(s: &Setup, holding: &str, respond_with: &str, hold: Option<&str>) -> JoinHandle<Sent> {
+    session_request(s, Method::POST, holding, respond_with, hold)
 }
 
 async fn done(task: JoinHandle<Sent>) -> Sent {
     within("response", task).await.unwrap()
+}
+
+/// What the response did to the browser's session cookie.
+async fn written(task: JoinHandle<Sent>) -> Write {
+    done(task).await.write
+}
+
+fn set(value: &str) -> Write {
+    Write::Set(value.to_owned())
 }
 
 /// The upstream has the request (it is waiting at its gate) once the gate is
@@ -192,18 +187,9 @@ async fn arrived(setup: &Setup, id: &str) {
 #[tokio::test]
 async fn a_refresh_completing_before_the_update_passes() {
     let s = setup(Mode::Guard).await;
-    assert_eq!(
-        done(refresh(&s, "V0", "V0a", None)).await.write,
-        Write::Set("V0a".into())
-    );
-    assert_eq!(
-        done(update(&s, "V0a", "V1", None)).await.write,
-        Write::Set("V1".into())
-    );
-    assert_eq!(
-        done(refresh(&s, "V1", "V1a", None)).await.write,
-        Write::Set("V1a".into())
-    );
+    assert_eq!(written(refresh(&s, "V0", "V0a", None)).await, set("V0a"));
+    assert_eq!(written(update(&s, "V0a", "V1", None)).await, set("V1"));
+    assert_eq!(written(refresh(&s, "V1", "V1a", None)).await, set("V1a"));
 }
 
 #[tokio::test]
@@ -212,10 +198,7 @@ async fn a_refresh_completing_after_the_update_is_stripped() {
     let release = s.gates.hold("A");
     let a = refresh(&s, "V0", "V0-stale", Some("A"));
     arrived(&s, "A").await;
-    assert_eq!(
-        done(update(&s, "V0", "V1", None)).await.write,
-        Write::Set("V1".into())
-    );
+    assert_eq!(written(update(&s, "V0", "V1", None)).await, set("V1"));
     release.send(()).unwrap();
     let a = done(a).await;
     assert_eq!(a.status, StatusCode::OK);
@@ -232,14 +215,8 @@ async fn a_chain_of_refreshes_before_the_update_is_one_generation() {
     let release = s.gates.hold("A");
     let a = refresh(&s, "V0", "V0-from-A", Some("A"));
     arrived(&s, "A").await;
-    assert_eq!(
-        done(refresh(&s, "V0", "V0a", None)).await.write,
-        Write::Set("V0a".into())
-    );
-    assert_eq!(
-        done(update(&s, "V0a", "V1", None)).await.write,
-        Write::Set("V1".into())
-    );
+    assert_eq!(written(refresh(&s, "V0", "V0a", None)).await, set("V0a"));
+    assert_eq!(written(update(&s, "V0a", "V1", None)).await, set("V1"));
     release.send(()).unwrap();
     assert_eq!(done(a).await.write, Write::Nothing);
 }
@@ -266,10 +243,7 @@ async fn two_concurrent_updates_both_pass_and_the_later_wins() {
         Write::Nothing,
         "V1's refresh would revert to V1"
     );
-    assert_eq!(
-        done(refresh(&s, "V2", "V2a", None)).await.write,
-        Write::Set("V2a".into())
-    );
+    assert_eq!(written(refresh(&s, "V2", "V2a", None)).await, set("V2a"));
 }
 
 #[tokio::test]
@@ -292,12 +266,12 @@ async fn a_restarted_proxy_passes_refreshes_of_sessions_it_never_saw() {
     done(update(&first, "V0", "V1", None)).await;
     let restarted = setup(Mode::Guard).await;
     assert_eq!(
-        done(refresh(&restarted, "V1", "V1a", None)).await.write,
-        Write::Set("V1a".into())
+        written(refresh(&restarted, "V1", "V1a", None)).await,
+        set("V1a")
     );
     assert_eq!(
-        done(refresh(&restarted, "V0", "V0a", None)).await.write,
-        Write::Set("V0a".into())
+        written(refresh(&restarted, "V0", "V0a", None)).await,
+        set("V0a")
     );
 }
 
@@ -306,8 +280,8 @@ async fn refreshes_slide_in_guard_mode_and_are_stripped_in_strip_mode() {
     let guard = setup(Mode::Guard).await;
     let strip = setup(Mode::Strip).await;
     assert_eq!(
-        done(refresh(&guard, "V0", "V0a", None)).await.write,
-        Write::Set("V0a".into())
+        written(refresh(&guard, "V0", "V0a", None)).await,
+        set("V0a")
     );
     assert_eq!(
         done(refresh(&strip, "V0", "V0a", None)).await.write,
@@ -336,10 +310,7 @@ async fn without_a_session_in_the_request_only_sign_in_sets_one() {
     ))
     .await;
     assert_eq!(sign_in.write, Write::Set("NEW".into()));
-    assert_eq!(
-        done(refresh(&s, "NEW", "NEWa", None)).await.write,
-        Write::Set("NEWa".into())
-    );
+    assert_eq!(written(refresh(&s, "NEW", "NEWa", None)).await, set("NEWa"));
 }
 
 #[tokio::test]
@@ -425,10 +396,7 @@ async fn duplicate_session_lines_collapse_to_the_last() {
     assert_eq!(answer.write, Write::Set("NEW".into()));
     assert_eq!(answer.session_lines, 1);
     // The new value is current: its refresh passes.
-    assert_eq!(
-        done(refresh(&s, "NEW", "NEWa", None)).await.write,
-        Write::Set("NEWa".into())
-    );
+    assert_eq!(written(refresh(&s, "NEW", "NEWa", None)).await, set("NEWa"));
 }
 
 fn update_with_duplicate(s: &Setup) -> JoinHandle<Sent> {
