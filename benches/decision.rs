@@ -24,6 +24,7 @@ struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 static ALLOCATED_BYTES: AtomicUsize = AtomicUsize::new(0);
+static FREED_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: forwards every call to `System` unchanged; only counts.
 unsafe impl GlobalAlloc for Counting {
@@ -44,11 +45,13 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         ALLOCATED_BYTES.fetch_add(new_size, Ordering::Relaxed);
+        FREED_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        FREED_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
         // SAFETY: same contract as the caller's.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -353,7 +356,32 @@ fn bench_route(c: &mut Criterion, policy: &Policy) {
     group.finish();
 }
 
+/// Live heap bytes per session value guard mode remembers (with its
+/// generation), measured at the default cap: what `guard.max_entries` costs.
+fn report_guard_memory() {
+    use cookieguard::guard::GuardState;
+    use cookieguard::session::{SessionHash, SessionWrite};
+    const ENTRIES: u64 = 100_000;
+    let live = || ALLOCATED_BYTES.load(Ordering::Relaxed) - FREED_BYTES.load(Ordering::Relaxed);
+    let before = live();
+    let mut state = GuardState::new(ENTRIES as usize, Duration::from_secs(90));
+    let now = std::time::Instant::now();
+    for n in 0..ENTRIES {
+        // A sign-in: one new value in one new generation.
+        state.record_update(None, SessionWrite::Set(SessionHash(n)), now);
+    }
+    let bytes = live() - before;
+    println!(
+        "guard memory: {} values remembered, {:.1} MiB live heap, {:.0} bytes per value (with its generation)",
+        state.len(),
+        bytes as f64 / (1024.0 * 1024.0),
+        bytes as f64 / ENTRIES as f64
+    );
+    drop(black_box(state));
+}
+
 fn main() {
+    report_guard_memory();
     let policy = Config::default().policy();
     let guard = Config {
         mode: Mode::Guard,

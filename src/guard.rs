@@ -7,7 +7,10 @@
 //! Only keyed hashes of values are kept, never values. Entries need to outlive
 //! the longest request only, so they expire after `ttl` (the upstream response
 //! timeout plus a margin), and a hard cap evicts the least recently used, so
-//! memory stays bounded under any load. No I/O: time comes in as an argument.
+//! memory stays bounded under any load: 157 bytes of heap per remembered
+//! value with its generation, 15 MiB at the default cap of 100,000
+//! (`cargo bench --bench decision` prints the figure). No I/O: time comes in
+//! as an argument.
 
 use std::hash::RandomState;
 use std::sync::Mutex;
@@ -16,11 +19,6 @@ use std::time::{Duration, Instant};
 use lru::LruCache;
 
 use crate::session::{SessionHash, SessionWrite};
-
-/// Roughly what one remembered session value costs, with its generation:
-/// two LRU nodes (~64 and ~80 bytes with allocator overhead) and their hash
-/// table slots. Measured figures are in the README.
-pub const BYTES_PER_ENTRY_ESTIMATE: usize = 200;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct GenerationId(u64);
