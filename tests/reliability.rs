@@ -369,3 +369,70 @@ async fn a_client_that_goes_away_cancels_the_upstream_request() {
         Some("connection closed")
     );
 }
+
+#[tokio::test]
+async fn a_client_that_goes_away_mid_response_releases_the_upstream_stream() {
+    // An endless streamed body; its drop shows that the upstream connection
+    // was closed once the client left.
+    struct DroppedSignal(Option<tokio::sync::oneshot::Sender<()>>);
+    impl Drop for DroppedSignal {
+        fn drop(&mut self) {
+            if let Some(signal) = self.0.take() {
+                let _ = signal.send(());
+            }
+        }
+    }
+    let (dropped_tx, dropped_rx) = tokio::sync::oneshot::channel::<()>();
+    let dropped_tx = std::sync::Mutex::new(Some(dropped_tx));
+    let upstream = start_upstream(move |_| {
+        let signal = DroppedSignal(dropped_tx.lock().unwrap().take());
+        async move {
+            let frames = futures_util::stream::unfold(signal, |signal| async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let frame = hyper::body::Frame::data(bytes::Bytes::from_static(b"tick\n"));
+                Some((Ok::<_, hyper::Error>(frame), signal))
+            });
+            Response::new(http_body_util::BodyExt::boxed(
+                http_body_util::StreamBody::new(frames),
+            ))
+        }
+    })
+    .await;
+    let proxy = start_proxy(config_for(upstream)).await;
+    let mut client = TcpStream::connect(proxy.addr).await.unwrap();
+    client
+        .write_all(b"GET /stream HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 64];
+    let n = within("first bytes", client.read(&mut first))
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200 OK"));
+    drop(client);
+    within("upstream stream released", dropped_rx)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn bare_lf_line_endings_are_normalised_not_forwarded_raw() {
+    let upstream = start_upstream(|request| async move {
+        let text = format!(
+            "{} host={}",
+            request.uri(),
+            request.headers()["host"].to_str().unwrap()
+        );
+        Response::new(full(text))
+    })
+    .await;
+    let proxy = start_proxy(config_for(upstream)).await;
+    let answer = raw(&proxy, b"GET /lf HTTP/1.1\nHost: a\nConnection: close\n\n").await;
+    // hyper's parser accepts bare LF; the upstream receives a normal request
+    // written by hyper with CRLF, or the request is refused.
+    assert!(
+        answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with("/lf host=a")
+            || answer.starts_with("HTTP/1.1 400"),
+        "{answer:?}"
+    );
+}
