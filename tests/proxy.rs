@@ -230,15 +230,7 @@ async fn raw_exchange(proxy: &ProxyHandle, request: &str) -> String {
 
 #[tokio::test]
 async fn never_an_open_proxy() {
-    let upstream = start_upstream(|request| async move {
-        let text = format!(
-            "{} host={}",
-            request.uri(),
-            request.headers()["host"].to_str().unwrap()
-        );
-        Response::new(full(text))
-    })
-    .await;
+    let upstream = target_and_host_upstream().await;
     let proxy = start_proxy(config_for(upstream)).await;
 
     let absolute = raw_exchange(

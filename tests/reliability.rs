@@ -417,15 +417,7 @@ async fn a_client_that_goes_away_mid_response_releases_the_upstream_stream() {
 
 #[tokio::test]
 async fn bare_lf_line_endings_are_normalised_not_forwarded_raw() {
-    let upstream = start_upstream(|request| async move {
-        let text = format!(
-            "{} host={}",
-            request.uri(),
-            request.headers()["host"].to_str().unwrap()
-        );
-        Response::new(full(text))
-    })
-    .await;
+    let upstream = target_and_host_upstream().await;
     let proxy = start_proxy(config_for(upstream)).await;
     let answer = raw(&proxy, b"GET /lf HTTP/1.1\nHost: a\nConnection: close\n\n").await;
     // hyper's parser accepts bare LF; the upstream receives a normal request

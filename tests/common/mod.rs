@@ -60,6 +60,16 @@ where
     addr
 }
 
+/// An upstream that answers with the request target and `Host` it received.
+pub async fn target_and_host_upstream() -> SocketAddr {
+    start_upstream(|request| async move {
+        let host = request.headers()["host"].to_str().unwrap();
+        let text = format!("{} host={host}", request.uri());
+        Response::new(full(text))
+    })
+    .await
+}
+
 /// The proxy server, running in this process on port 0.
 pub struct ProxyHandle {
     pub addr: SocketAddr,
