@@ -107,7 +107,7 @@ pub fn set_cookie_name(value: &[u8]) -> &[u8] {
     // One scan that stops at the end of the name: a `;` before any `=` means
     // a nameless cookie. (Looking for the first `;` first scans the whole
     // value: ~4 KiB per chunk of a chunked session token.)
-    match value.iter().position(|&b| b == b'=' || b == b';') {
+    match memchr::memchr2(b'=', b';', value) {
         Some(end) if value[end] == b'=' => value[..end].trim_ascii(),
         _ => &[],
     }
