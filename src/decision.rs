@@ -280,7 +280,7 @@ impl Policy {
             },
             (Mode::Strip, Some(by)) => Outcome::Allowed { by, cookies },
             (Mode::Guard, Some(by)) => {
-                session::collapse_duplicates(&self.session, headers);
+                self.collapse_if_repeated(cookies, headers);
                 Outcome::Allowed { by, cookies }
             }
             (Mode::Strip | Mode::Guard, None) => {
@@ -295,7 +295,7 @@ impl Policy {
                         Outcome::Stripped { cookies, reason }
                     }
                     None => {
-                        session::collapse_duplicates(&self.session, headers);
+                        self.collapse_if_repeated(cookies, headers);
                         Outcome::Refreshed { cookies }
                     }
                 }
@@ -326,6 +326,14 @@ impl Policy {
             Verdict::Pass => None,
             Verdict::Stale => Some(StripReason::Stale),
             Verdict::NoRequestSession => Some(StripReason::NoRequestSession),
+        }
+    }
+
+    /// One session line (the usual refresh) cannot repeat a name: skip the
+    /// scan and its allocations.
+    fn collapse_if_repeated(&self, cookies: usize, headers: &mut HeaderMap) {
+        if cookies > 1 {
+            session::collapse_duplicates(&self.session, headers);
         }
     }
 
