@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tracing::{error, info};
 
-use crate::config::{Config, ConfigError, LogFormat, Overrides, Upstream};
+use crate::config::{Config, ConfigError, LogFormat, Overrides, StoreKind, Upstream};
 use crate::decision::Mode;
 use crate::{logging, server, signals};
 
@@ -85,6 +85,23 @@ pub struct Settings {
         global = true
     )]
     pub admin_listen: Option<SocketAddr>,
+    /// Where guard mode remembers sessions [default: memory]
+    #[arg(long, env = "COOKIEGUARD_GUARD_STORE", value_enum, global = true)]
+    pub guard_store: Option<StoreKind>,
+    /// Redis for `--guard-store redis`, e.g. redis://:password@redis:6379/0
+    #[arg(
+        long,
+        env = "COOKIEGUARD_REDIS_URL",
+        value_name = "URL",
+        value_parser = redis_url,
+        hide_env_values = true,
+        global = true
+    )]
+    pub redis_url: Option<String>,
+}
+
+fn redis_url(url: &str) -> Result<String, String> {
+    crate::config::check_redis_url(url).map(|()| url.to_owned())
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,6 +152,8 @@ impl Settings {
             log_format: self.log_format,
             admin_listen: self.admin_listen,
             threads: self.threads,
+            guard_store: self.guard_store,
+            redis_url: self.redis_url.clone(),
         }
     }
 }

@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::decision::{Mode, Policy, SessionCookieNames};
 use crate::guard::Guard;
+use crate::guard_redis::{RedisGuard, RedisSettings};
+use crate::guard_store::GuardStore;
 use crate::routes::{AllowRule, PathPattern};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -64,7 +66,25 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GuardSettings {
-    /// Most session values guard mode remembers (least recently used go first).
+    /// Where guard mode remembers sessions: this process, or Redis shared by
+    /// every replica.
+    pub store: StoreKind,
+    /// The Redis server when `store = "redis"`, e.g. `redis://redis:6379/0`;
+    /// a password is better given in `COOKIEGUARD_REDIS_URL` than in a file.
+    #[serde(
+        deserialize_with = "redis_url",
+        serialize_with = "redacted_redis_url",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub redis_url: String,
+    /// The longest a response waits for Redis; past it a refresh is stripped
+    /// as stale (never an update lost) and the request goes on.
+    #[serde(with = "positive_duration")]
+    pub redis_timeout: Duration,
+    /// Prefix of every Redis key, so deployments can share a Redis.
+    pub redis_prefix: String,
+    /// Most session values guard mode remembers in memory (least recently
+    /// used go first). Redis entries are bounded by their expiry instead.
     pub max_entries: usize,
     /// A response header by which the app marks a response as an authoritative
     /// session write (any mode); removed before the response reaches the
@@ -73,9 +93,24 @@ pub struct GuardSettings {
     pub update_header: String,
 }
 
+/// Where guard mode keeps what it remembers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// In this process: for a single replica
+    #[default]
+    Memory,
+    /// In Redis (`guard.redis_url`), shared by every replica
+    Redis,
+}
+
 impl Default for GuardSettings {
     fn default() -> Self {
         Self {
+            store: StoreKind::Memory,
+            redis_url: String::new(),
+            redis_timeout: Duration::from_millis(5),
+            redis_prefix: "cookieguard".to_owned(),
             max_entries: 100_000,
             update_header: DEFAULT_UPDATE_HEADER.to_owned(),
         }
@@ -181,6 +216,8 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
     pub admin_listen: Option<SocketAddr>,
     pub threads: Option<usize>,
+    pub guard_store: Option<StoreKind>,
+    pub redis_url: Option<String>,
 }
 
 /// The file as written: what is absent takes its default.
@@ -207,24 +244,32 @@ struct FileConfig {
 impl Config {
     /// Builds the effective configuration from an optional file and overrides.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let from_file = match file {
-            None => FileConfig::default(),
+        let source = match file {
+            None => None,
             Some(path) => {
-                let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.to_owned(),
-                    source,
-                })?;
-                parse_file(&source, path)?
+                Some(
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                        path: path.to_owned(),
+                        source,
+                    })?,
+                )
             }
+        };
+        let from_file = match (file, &source) {
+            (Some(path), Some(source)) => parse_file(source, path)?,
+            _ => FileConfig::default(),
         };
         let mut config = Config::from(from_file);
         config.apply(overrides);
+        config.check_combination(file.zip(source.as_deref()))?;
         Ok(config)
     }
 
     /// Parses TOML text; `origin` only names the source in errors.
     pub fn from_toml(source: &str, origin: &Path) -> Result<Config, ConfigError> {
-        parse_file(source, origin).map(Config::from)
+        let config = Config::from(parse_file(source, origin)?);
+        config.check_combination(Some((origin, source)))?;
+        Ok(config)
     }
 
     fn apply(&mut self, overrides: &Overrides) {
@@ -246,6 +291,34 @@ impl Config {
         if let Some(threads) = overrides.threads {
             self.threads = threads;
         }
+        if let Some(store) = overrides.guard_store {
+            self.guard.store = store;
+        }
+        if let Some(url) = &overrides.redis_url {
+            self.guard.redis_url = url.clone();
+        }
+    }
+
+    /// Checks between settings that may come from different layers.
+    fn check_combination(&self, file: Option<(&Path, &str)>) -> Result<(), ConfigError> {
+        if self.guard.store == StoreKind::Redis && self.guard.redis_url.is_empty() {
+            let message = "`store = \"redis\"` needs `guard.redis_url` (or COOKIEGUARD_REDIS_URL / --redis-url)".to_owned();
+            return Err(
+                match file.and_then(|(path, source)| {
+                    locate_key(source, "guard", "store").map(|(line, column)| (path, line, column))
+                }) {
+                    Some((path, line, column)) => ConfigError::Invalid {
+                        path: path.to_owned(),
+                        line,
+                        column,
+                        key: Some("guard.store".to_owned()),
+                        message,
+                    },
+                    None => ConfigError::Setting(message),
+                },
+            );
+        }
+        Ok(())
     }
 
     /// The effective configuration as TOML, as `cookieguard check` prints it.
@@ -253,10 +326,23 @@ impl Config {
         toml::to_string(self).expect("the configuration always serialises")
     }
 
+    /// The decision this configuration describes. With a Redis store, call
+    /// it inside a Tokio runtime (the connection manager starts there).
     pub fn policy(&self) -> Policy {
         let guard = matches!(self.mode, Mode::Guard | Mode::Report).then(|| {
             let ttl = self.timeouts.response + GUARD_TTL_MARGIN;
-            Arc::new(Guard::new(self.guard.max_entries, ttl))
+            Arc::new(match self.guard.store {
+                StoreKind::Memory => GuardStore::Memory(Guard::new(self.guard.max_entries, ttl)),
+                StoreKind::Redis => GuardStore::Redis(Box::new(
+                    RedisGuard::new(RedisSettings {
+                        url: self.guard.redis_url.clone(),
+                        prefix: self.guard.redis_prefix.clone(),
+                        ttl,
+                        timeout: self.guard.redis_timeout,
+                    })
+                    .expect("the Redis URL was validated when the config was read"),
+                )),
+            })
         });
         Policy {
             session: SessionCookieNames::new(self.session.cookies.iter().cloned()),
@@ -306,6 +392,9 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Settings that do not fit together, not all from the file.
+    #[error("{0}")]
+    Setting(String),
     #[error("{}:{line}:{column}: {}{message}", path.display(), key.as_ref().map(|k| format!("`{k}`: ")).unwrap_or_default())]
     Invalid {
         path: PathBuf,
@@ -331,6 +420,86 @@ impl ConfigError {
             message: error.message().trim_end().to_owned(),
         }
     }
+}
+
+/// Where `key` is set inside `[table]`: its line and column.
+fn locate_key(source: &str, table: &str, key: &str) -> Option<(usize, usize)> {
+    let mut current = String::new();
+    for (index, line) in source.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            current = trimmed
+                .trim_matches(|c| c == '[' || c == ']' || c == ' ')
+                .to_owned();
+        } else if current == table
+            && let Some((name, _)) = trimmed.split_once('=')
+            && name.trim() == key
+        {
+            return Some((index + 1, line.len() - trimmed.len() + 1));
+        }
+    }
+    None
+}
+
+/// A Redis URL the client accepts, checked when the file is read (the
+/// message never repeats the URL: it may hold a password).
+fn redis_url<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let url = String::deserialize(deserializer)?;
+    if url.is_empty() {
+        return Ok(url);
+    }
+    check_redis_url(&url).map_err(serde::de::Error::custom)?;
+    Ok(url)
+}
+
+/// Whether the Redis client takes a URL; TLS (`rediss://`) is not built in.
+pub fn check_redis_url(url: &str) -> Result<(), String> {
+    if url.starts_with("rediss://") {
+        return Err("rediss:// (TLS) is not supported by this build; use redis:// on a private network or a TLS sidecar".to_owned());
+    }
+    redis::Client::open(url).map(drop).map_err(|error| {
+        format!("not a Redis URL ({error}); expected redis://[user:password@]host:port[/db]")
+    })
+}
+
+/// The URL with any password replaced, for `cookieguard check` and logs:
+/// `redis://user:***@host` and `redis+unix:///path?pass=***`.
+pub fn redact_redis_url(url: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
+    };
+    let mut redacted = match head.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            match authority.rsplit_once('@') {
+                Some((user_info, host)) => {
+                    let user = user_info.split(':').next().unwrap_or_default();
+                    format!("{scheme}://{user}:***@{host}{path}")
+                }
+                None => head.to_owned(),
+            }
+        }
+        None => head.to_owned(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some(("pass" | "password", _)) => {
+                    format!("{}=***", pair.split('=').next().unwrap_or_default())
+                }
+                _ => pair.to_owned(),
+            })
+            .collect();
+        redacted.push('?');
+        redacted.push_str(&pairs.join("&"));
+    }
+    redacted
+}
+
+fn redacted_redis_url<S: serde::Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&redact_redis_url(url))
 }
 
 /// The dotted key whose line holds `offset`: the nearest `key =` at or above
@@ -673,6 +842,7 @@ mod tests {
             log_format: Some(LogFormat::Json),
             admin_listen: Some("127.0.0.1:3".parse().unwrap()),
             threads: Some(0),
+            ..Overrides::default()
         });
         assert_eq!(config.threads, 0);
         assert_eq!(config.admin_listen.unwrap().port(), 3);
@@ -770,6 +940,26 @@ mod tests {
                 "test.toml:1:13: `base_path`: base path `api/auth` must start with `/`",
             ),
             ("listen = ", "test.toml:1:10: `listen`: "),
+            (
+                "[guard]\nstore = \"disk\"",
+                "test.toml:2:9: `guard.store`: unknown variant `disk`, expected `memory` or `redis`",
+            ),
+            (
+                "mode = \"guard\"\n[guard]\n  store = \"redis\"",
+                "test.toml:3:3: `guard.store`: `store = \"redis\"` needs `guard.redis_url`",
+            ),
+            (
+                "[guard]\nredis_url = \"http://r:6379\"",
+                "test.toml:2:13: `guard.redis_url`: not a Redis URL",
+            ),
+            (
+                "[guard]\nredis_url = \"rediss://r:6379\"",
+                "test.toml:2:13: `guard.redis_url`: rediss:// (TLS) is not supported",
+            ),
+            (
+                "[guard]\nredis_timeout = \"0ms\"",
+                "test.toml:2:17: `guard.redis_timeout`: must be longer than zero",
+            ),
         ];
         for (source, expected) in cases {
             let error = parse(source).unwrap_err();
@@ -778,6 +968,60 @@ mod tests {
                 "for {source:?}\n got: {error}\nwant: {expected}"
             );
         }
+    }
+
+    #[test]
+    fn redis_store_from_file_or_environment() {
+        let config =
+            parse("[guard]\nstore = \"redis\"\nredis_url = \"redis://127.0.0.1:6390/2\"").unwrap();
+        assert_eq!(config.guard.store, StoreKind::Redis);
+        assert_eq!(config.guard.redis_url, "redis://127.0.0.1:6390/2");
+        let from_flags = Config::load(
+            None,
+            &Overrides {
+                guard_store: Some(StoreKind::Redis),
+                redis_url: Some("redis://:pw@r:6379".to_owned()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(from_flags.guard.redis_url, "redis://:pw@r:6379");
+        let missing = Config::load(
+            None,
+            &Overrides {
+                guard_store: Some(StoreKind::Redis),
+                ..Overrides::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            missing.starts_with("`store = \"redis\"` needs `guard.redis_url`"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn printed_config_hides_redis_passwords() {
+        for (url, shown) in [
+            ("redis://r:6379/0", "redis://r:6379/0"),
+            ("redis://:s3cret@r:6379/0", "redis://:***@r:6379/0"),
+            ("redis://user:s3cret@r:6379", "redis://user:***@r:6379"),
+            ("redis://user@r:6379", "redis://user:***@r:6379"),
+            (
+                "redis+unix:///run/redis.sock?db=1&pass=s3cret",
+                "redis+unix:///run/redis.sock?db=1&pass=***",
+            ),
+        ] {
+            assert_eq!(redact_redis_url(url), shown);
+        }
+        let config = parse("[guard]\nredis_url = \"redis://:s3cret@r:6379\"").unwrap();
+        let printed = config.to_toml();
+        assert!(
+            printed.contains("redis_url = \"redis://:***@r:6379\""),
+            "{printed}"
+        );
+        assert!(!printed.contains("s3cret"));
     }
 
     #[test]

@@ -12,13 +12,13 @@
 //! session write; guard mode removes only stale ones (see [`crate::guard`]).
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
 
 use http::header::{Entry, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 
-use crate::guard::{Guard, Verdict};
+use crate::guard::Verdict;
+use crate::guard_store::{GuardQuery, GuardStore};
 use crate::routes::AllowRule;
 use crate::session::{self, RequestCookies};
 
@@ -124,7 +124,18 @@ pub struct Policy {
     pub update_header: Option<HeaderName>,
     /// Generation memory, in guard and report modes; shared so that a
     /// configuration reload keeps what it remembers.
-    pub guard: Option<Arc<Guard>>,
+    pub guard: Option<Arc<GuardStore>>,
+}
+
+/// A response's decision between [`Policy::examine`] and [`Policy::finish`]:
+/// what the guard is asked, and what the rest of the decision already knows.
+#[derive(Debug, Clone, Copy)]
+pub struct Examined {
+    cookies: usize,
+    authority: Option<Authority>,
+    strip_reason: Option<StripReason>,
+    /// The guard's question, when there is a guard and a session write.
+    pub query: Option<GuardQuery>,
 }
 
 /// Which allow rule (by index) a request matched, if any. Cheap to carry from
@@ -198,6 +209,9 @@ pub enum StripReason {
     Stale,
     /// Guard: the request carried no session, and only authoritative routes create one.
     NoRequestSession,
+    /// Guard: the shared store did not answer in time. Stripping is the safe
+    /// side: the user loses one expiry extension, never an update.
+    StoreUnavailable,
 }
 
 impl StripReason {
@@ -207,6 +221,7 @@ impl StripReason {
             StripReason::ErrorStatus { .. } => "allowed route answered with an error status",
             StripReason::Stale => "stale: the request's session was superseded by an update",
             StripReason::NoRequestSession => "no session in the request",
+            StripReason::StoreUnavailable => "guard store unavailable: treated as stale",
         }
     }
 }
@@ -233,16 +248,16 @@ impl Policy {
         }
     }
 
-    /// Decides the fate of a response's session cookies and, unless in report
-    /// mode, applies it. Other headers, and `Set-Cookie` lines for other
-    /// cookies, keep their values and their order. In strip mode nothing is
-    /// allocated unless something is removed.
-    pub fn apply(
+    /// The first half of a response's decision: removes the update marker,
+    /// counts the session cookies and, when a guard has a say, hashes what it
+    /// needs to know. `None`: the response sets no session cookie. Pass the
+    /// result to [`Policy::finish`] with the guard's verdict on its query.
+    pub fn examine(
         &self,
         request: &RequestFacts,
         status: StatusCode,
         headers: &mut HeaderMap,
-    ) -> Outcome {
+    ) -> Option<Examined> {
         let marked = self
             .update_header
             .as_ref()
@@ -253,7 +268,7 @@ impl Policy {
             .filter(|value| self.session.is_session_set_cookie(value))
             .count();
         if cookies == 0 {
-            return Outcome::NoSessionCookie;
+            return None;
         }
         let success = status.is_success() || status.is_redirection();
         let authority = match request.route.0 {
@@ -266,11 +281,47 @@ impl Policy {
             (None, Some(rule)) => Some(StripReason::ErrorStatus { rule }),
             (None, None) => Some(StripReason::RouteNotAllowed),
         };
-        let guard_reason = self
-            .guard
-            .as_ref()
-            .and_then(|guard| self.judge(guard, authority.is_some(), &request.cookies, headers));
+        let query = self.guard.as_ref().and_then(|guard| {
+            guard.query(
+                &self.session,
+                &request.cookies,
+                headers,
+                authority.is_some(),
+            )
+        });
+        Some(Examined {
+            cookies,
+            authority,
+            strip_reason,
+            query,
+        })
+    }
 
+    /// The second half: decides the fate of the session cookies from the
+    /// guard's verdict on [`Examined::query`] (`None` without a guard) and,
+    /// unless in report mode, applies it. Other headers, and `Set-Cookie`
+    /// lines for other cookies, keep their values and their order. In strip
+    /// mode nothing is allocated unless something is removed.
+    pub fn finish(
+        &self,
+        examined: Examined,
+        verdict: Option<Verdict>,
+        headers: &mut HeaderMap,
+    ) -> Outcome {
+        let Examined {
+            cookies,
+            authority,
+            strip_reason,
+            ..
+        } = examined;
+        let guard_reason = match verdict {
+            None | Some(Verdict::Pass) => None,
+            // An authoritative write always passes; the store only records it.
+            Some(_) if authority.is_some() => None,
+            Some(Verdict::Stale) => Some(StripReason::Stale),
+            Some(Verdict::NoRequestSession) => Some(StripReason::NoRequestSession),
+            Some(Verdict::Unavailable(_)) => Some(StripReason::StoreUnavailable),
+        };
         match (self.mode, authority) {
             (Mode::Report, Some(by)) => Outcome::Allowed { by, cookies },
             (Mode::Report, None) => Outcome::WouldStrip {
@@ -303,30 +354,23 @@ impl Policy {
         }
     }
 
-    /// Guard's judgement of a response (and its record of it): why guard mode
-    /// removes its session cookies, or `None` when they pass. Values are
-    /// hashed before the lock is taken.
-    fn judge(
+    /// The whole decision in one call, for guards that answer at once (the
+    /// in-memory store; a Redis store needs [`GuardStore::judge`]'s round
+    /// trip, so here its verdict counts as unavailable).
+    pub fn apply(
         &self,
-        guard: &Guard,
-        authoritative: bool,
-        cookies: &RequestCookies,
-        headers: &HeaderMap,
-    ) -> Option<StripReason> {
-        let write =
-            session::response_write(&self.session, headers, SystemTime::now(), &guard.hasher)?;
-        let request = session::request_session(&self.session, cookies, &guard.hasher);
-        let now = Instant::now();
-        let mut state = guard.lock();
-        if authoritative {
-            state.record_update(request, write, now);
-            return None;
-        }
-        match state.judge_refresh(request, write, now) {
-            Verdict::Pass => None,
-            Verdict::Stale => Some(StripReason::Stale),
-            Verdict::NoRequestSession => Some(StripReason::NoRequestSession),
-        }
+        request: &RequestFacts,
+        status: StatusCode,
+        headers: &mut HeaderMap,
+    ) -> Outcome {
+        let Some(examined) = self.examine(request, status, headers) else {
+            return Outcome::NoSessionCookie;
+        };
+        let verdict = match (&self.guard, examined.query) {
+            (Some(guard), Some(query)) => Some(guard.judge_now(query)),
+            _ => None,
+        };
+        self.finish(examined, verdict, headers)
     }
 
     /// One session line (the usual refresh) cannot repeat a name: skip the

@@ -45,6 +45,17 @@ pub enum Verdict {
     Stale,
     /// The request carried no session: only sign-in routes create sessions.
     NoRequestSession,
+    /// A shared store did not answer (in time): nothing is known.
+    Unavailable(StoreFailure),
+}
+
+/// Why a shared store gave no verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreFailure {
+    /// No answer within the configured wait.
+    Timeout,
+    /// An error: connection refused or lost, or an error reply.
+    Error,
 }
 
 #[derive(Debug)]
@@ -230,8 +241,8 @@ fn live(now: Instant) -> Generation {
     }
 }
 
-/// The shared guard: state behind a lock held for a few map operations per
-/// response that carries a session cookie, and the per-process hash key.
+/// The in-memory store: state behind a lock held for a few map operations
+/// per response that carries a session cookie, and the per-process hash key.
 #[derive(Debug)]
 pub struct Guard {
     pub state: Mutex<GuardState>,

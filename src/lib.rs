@@ -9,6 +9,8 @@
 //! - [`routes`]: allow rules and path normalisation (pure).
 //! - [`session`]: session values from `Cookie`/`Set-Cookie`, canonical and hashed (pure).
 //! - [`guard`]: guard mode's generation memory (pure; time is an argument).
+//! - [`guard_store`]: where that memory lives: this process or Redis.
+//! - [`guard_redis`]: the Redis store, shared by replicas; bounded waits.
 //! - [`config`]: the TOML schema, embedded defaults, layering and validation.
 //! - [`server`]: the listener, HTTP/1.1 + HTTP/2, graceful drain.
 //! - [`proxy`]: one request's way to the upstream and back; 502/504.
@@ -27,6 +29,8 @@ pub mod config;
 pub mod decision;
 pub mod explain;
 pub mod guard;
+pub mod guard_redis;
+pub mod guard_store;
 pub mod headers;
 pub mod logging;
 pub mod metrics;

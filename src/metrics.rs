@@ -16,6 +16,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::decision::{Authority, Outcome, StripReason};
+use crate::guard::StoreFailure;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
@@ -56,7 +57,7 @@ impl From<Option<usize>> for RuleLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct UpstreamErrorLabels {
+struct ErrorKindLabels {
     kind: &'static str,
 }
 
@@ -72,9 +73,10 @@ pub struct Metrics {
     registry: Registry,
     requests: [Counter; 5],
     session_cookies: Family<SessionLabels, Counter>,
-    upstream_errors: Family<UpstreamErrorLabels, Counter>,
+    upstream_errors: Family<ErrorKindLabels, Counter>,
     active_connections: Gauge<i64, AtomicI64>,
     upstream_latency: Histogram,
+    guard_store_errors: Family<ErrorKindLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -111,7 +113,7 @@ impl Metrics {
             "Responses carrying session Set-Cookie headers, by what cookieguard did, why, and the allow rule",
             session_cookies.clone(),
         );
-        let upstream_errors = Family::<UpstreamErrorLabels, Counter>::default();
+        let upstream_errors = Family::<ErrorKindLabels, Counter>::default();
         registry.register(
             "upstream_errors",
             "Requests the upstream did not answer: connect (502), timeout (504), other (502)",
@@ -129,7 +131,14 @@ impl Metrics {
             "Time from forwarding a request to the upstream's response headers",
             upstream_latency.clone(),
         );
+        let guard_store_errors = Family::<ErrorKindLabels, Counter>::default();
+        registry.register(
+            "guard_store_errors",
+            "Responses whose guard verdict the shared store (Redis) did not give: timeout or error",
+            guard_store_errors.clone(),
+        );
         Metrics {
+            guard_store_errors,
             registry,
             requests,
             session_cookies,
@@ -155,7 +164,17 @@ impl Metrics {
             UpstreamFailure::Other => "other",
         };
         self.upstream_errors
-            .get_or_create(&UpstreamErrorLabels { kind })
+            .get_or_create(&ErrorKindLabels { kind })
+            .inc();
+    }
+
+    pub fn guard_store_failed(&self, failure: StoreFailure) {
+        let kind = match failure {
+            StoreFailure::Timeout => "timeout",
+            StoreFailure::Error => "error",
+        };
+        self.guard_store_errors
+            .get_or_create(&ErrorKindLabels { kind })
             .inc();
     }
 
@@ -214,6 +233,7 @@ fn reason_label(reason: StripReason) -> &'static str {
         StripReason::ErrorStatus { .. } => "error status",
         StripReason::Stale => "stale",
         StripReason::NoRequestSession => "no request session",
+        StripReason::StoreUnavailable => "store unavailable",
     }
 }
 

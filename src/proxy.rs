@@ -15,7 +15,8 @@ use tracing::{debug, info, warn};
 
 use crate::body::IdleTimeout;
 use crate::config::{Config, Upstream};
-use crate::decision::{Outcome, Policy, Route, StripReason};
+use crate::decision::{Outcome, Policy, RequestFacts, Route, StripReason};
+use crate::guard::Verdict;
 use ipnet::IpNet;
 
 use crate::headers;
@@ -65,10 +66,11 @@ impl Proxy {
     /// both use it, so a reload does not forget which sessions are stale.
     pub fn replacing(previous: Option<&Proxy>, config: &Config, metrics: Arc<Metrics>) -> Proxy {
         let mut policy = config.policy();
-        if let (Some(kept), Some(_)) = (
+        if let (Some(kept), Some(new)) = (
             previous.and_then(|p| p.policy.guard.as_ref()),
             &policy.guard,
-        ) {
+        ) && kept.same_place(new)
+        {
             policy.guard = Some(Arc::clone(kept));
         }
         Proxy {
@@ -230,7 +232,7 @@ impl Proxy {
         if let Some(protocol) = accepted_upgrade {
             headers::set_upgrade(&mut parts.headers, protocol);
         }
-        let outcome = self.policy.apply(&facts, parts.status, &mut parts.headers);
+        let outcome = self.decide(&facts, parts.status, &mut parts.headers).await;
         log_outcome(outcome, method, original_uri, facts.route);
         self.metrics.session_outcome(outcome, facts.route.rule());
         let body = IdleTimeout::new(body, self.body_idle);
@@ -238,6 +240,32 @@ impl Proxy {
             Response::from_parts(parts, Either::Left(body)),
             Some(outcome),
         )
+    }
+}
+
+impl Proxy {
+    /// The decision on a response's session cookies, with the guard's
+    /// verdict when it has a say (a Redis store answers over the network).
+    async fn decide(
+        &self,
+        facts: &RequestFacts,
+        status: StatusCode,
+        headers: &mut http::HeaderMap,
+    ) -> Outcome {
+        let Some(examined) = self.policy.examine(facts, status, headers) else {
+            return Outcome::NoSessionCookie;
+        };
+        let verdict = match (&self.policy.guard, examined.query) {
+            (Some(guard), Some(query)) => {
+                let verdict = guard.judge(query).await;
+                if let Verdict::Unavailable(failure) = verdict {
+                    self.metrics.guard_store_failed(failure);
+                }
+                Some(verdict)
+            }
+            _ => None,
+        };
+        self.policy.finish(examined, verdict, headers)
     }
 }
 

@@ -11,11 +11,52 @@ use http::header::{COOKIE, SET_COOKIE};
 
 use crate::decision::{SessionCookieNames, set_cookie_name};
 
-/// A keyed 64-bit hash of a canonical session value. The key is random per
-/// process (aHash with random keys, `Guard::hasher`), so hashes
-/// mean nothing outside this process and the values cannot be recovered.
+/// A 64-bit hash of a canonical session value. In memory, the hash is keyed
+/// with random per-process keys (aHash, `Guard::hasher`): hashes mean nothing
+/// outside the process. In a shared store every replica must compute the same
+/// hash, so it is [`SharedHasher`]'s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SessionHash(pub u64);
+
+/// The session hash replicas agree on: BLAKE3 in key-derivation mode with a
+/// fixed context, truncated to 64 bits. aHash cannot serve here: its output
+/// differs between CPUs (AES-NI or not) and crate versions. BLAKE3 gives the
+/// same digest on every platform, is one-way (a shared store holds no value
+/// that leads back to a token), and hashes a 4 KiB chunk in about a
+/// microsecond.
+#[derive(Debug, Clone)]
+pub struct SharedHasher(blake3::Hasher);
+
+impl Default for SharedHasher {
+    fn default() -> Self {
+        SharedHasher(blake3::Hasher::new_derive_key(
+            "cookieguard 2026-11 session value v1",
+        ))
+    }
+}
+
+impl BuildHasher for SharedHasher {
+    type Hasher = SharedHasherState;
+
+    fn build_hasher(&self) -> SharedHasherState {
+        SharedHasherState(self.0.clone())
+    }
+}
+
+pub struct SharedHasherState(blake3::Hasher);
+
+impl Hasher for SharedHasherState {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        let digest = self.0.finalize();
+        let mut first = [0; 8];
+        first.copy_from_slice(&digest.as_bytes()[..8]);
+        u64::from_le_bytes(first)
+    }
+}
 
 /// The request's `Cookie` header values, kept (cheap reference-counted
 /// clones) until the response shows whether they are needed.
@@ -40,8 +81,10 @@ fn hash_parts(hasher: &impl BuildHasher, parts: &mut [(usize, u64, &[u8])]) -> O
     let mut current_base = None;
     for &(base, _, value) in parts.iter() {
         if current_base != Some(base) {
-            state.write_u8(0xff);
-            state.write_usize(base);
+            // Fixed-width little-endian: the bytes must not depend on the
+            // platform when replicas share hashes.
+            state.write(&[0xff]);
+            state.write(&(base as u64).to_le_bytes());
             current_base = Some(base);
         }
         state.write(value);
@@ -251,6 +294,27 @@ mod tests {
     fn now() -> SystemTime {
         SystemTime::UNIX_EPOCH + NOW
     }
+
+    #[test]
+    fn the_shared_hash_is_the_same_everywhere() {
+        // Replicas on different CPUs and builds must agree: a fixed digest.
+        let hasher = SharedHasher::default();
+        let request = request_session(
+            &names(),
+            &cookies(&["next-auth.session-token.0=abc; next-auth.session-token.1=def"]),
+            &hasher,
+        );
+        let write = response_write(
+            &names(),
+            &set_cookies(&["next-auth.session-token=abcdef; Path=/"]),
+            now(),
+            &hasher,
+        );
+        assert_eq!(request, Some(SessionHash(GOLDEN)));
+        assert_eq!(write, Some(SessionWrite::Set(SessionHash(GOLDEN))));
+    }
+
+    const GOLDEN: u64 = 0xf9fe_2b67_2dd9_3fe6;
 
     #[test]
     fn request_and_response_hash_the_same_token_equally_whole_or_chunked() {

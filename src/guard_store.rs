@@ -1,0 +1,101 @@
+//! Where guard mode keeps its memory: in this process ([`Guard`]), or in
+//! Redis, shared by every replica ([`RedisGuard`]). The decision asks both the
+//! same question, a [`GuardQuery`], and gets the same kind of answer, a
+//! [`Verdict`]; only Redis needs a round trip to give it.
+
+use std::time::{Instant, SystemTime};
+
+use http::HeaderMap;
+
+use crate::decision::SessionCookieNames;
+use crate::guard::{Guard, Verdict};
+use crate::guard_redis::RedisGuard;
+use crate::session::{self, RequestCookies, SessionHash, SessionWrite};
+
+/// What guard mode needs to know about one response with a session write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuardQuery {
+    /// An update, sign-in or sign-out (recorded; always passes), or a refresh
+    /// (judged).
+    pub authoritative: bool,
+    /// The session the request carried.
+    pub request: Option<SessionHash>,
+    /// What the response writes.
+    pub write: SessionWrite,
+}
+
+#[derive(Debug)]
+pub enum GuardStore {
+    Memory(Guard),
+    // Boxed: the BLAKE3 hasher state makes it 2 KiB.
+    Redis(Box<RedisGuard>),
+}
+
+impl GuardStore {
+    /// The query for a response, with the session values hashed the way this
+    /// store keys them; `None` when the response writes no session.
+    pub fn query(
+        &self,
+        names: &SessionCookieNames,
+        cookies: &RequestCookies,
+        headers: &HeaderMap,
+        authoritative: bool,
+    ) -> Option<GuardQuery> {
+        let (request, write) = match self {
+            GuardStore::Memory(guard) => hashes(names, cookies, headers, &guard.hasher)?,
+            GuardStore::Redis(redis) => hashes(names, cookies, headers, redis.hasher())?,
+        };
+        Some(GuardQuery {
+            authoritative,
+            request,
+            write,
+        })
+    }
+
+    /// Records an authoritative write or judges a refresh.
+    pub async fn judge(&self, query: GuardQuery) -> Verdict {
+        match self {
+            GuardStore::Memory(_) => self.judge_now(query),
+            GuardStore::Redis(redis) => redis.judge(query).await,
+        }
+    }
+
+    /// [`GuardStore::judge`] without waiting: the memory store answers; a
+    /// Redis store cannot, and its verdict is unavailable.
+    pub fn judge_now(&self, query: GuardQuery) -> Verdict {
+        let GuardStore::Memory(guard) = self else {
+            return Verdict::Unavailable(crate::guard::StoreFailure::Timeout);
+        };
+        let now = Instant::now();
+        let mut state = guard.lock();
+        if query.authoritative {
+            state.record_update(query.request, query.write, now);
+            Verdict::Pass
+        } else {
+            state.judge_refresh(query.request, query.write, now)
+        }
+    }
+
+    /// Whether a reloaded configuration can keep this store (and what it
+    /// remembers): memory stays memory; Redis stays the same Redis keyspace.
+    pub fn same_place(&self, other: &GuardStore) -> bool {
+        match (self, other) {
+            (GuardStore::Memory(_), GuardStore::Memory(_)) => true,
+            (GuardStore::Redis(a), GuardStore::Redis(b)) => a.same_place(b),
+            _ => false,
+        }
+    }
+}
+
+/// The request's and the response's session, hashed before any lock is taken
+/// or any byte goes to Redis.
+fn hashes(
+    names: &SessionCookieNames,
+    cookies: &RequestCookies,
+    headers: &HeaderMap,
+    hasher: &impl std::hash::BuildHasher,
+) -> Option<(Option<SessionHash>, SessionWrite)> {
+    let write = session::response_write(names, headers, SystemTime::now(), hasher)?;
+    let request = session::request_session(names, cookies, hasher);
+    Some((request, write))
+}

@@ -1,0 +1,381 @@
+//! Guard mode's Redis store against a real `redis-server` started on a free
+//! port: the same verdicts as the in-memory store, replicas sharing what they
+//! remember, and Redis stopped, silent and restarted under a running proxy.
+
+mod common;
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use common::nextauth::*;
+use common::redis::RedisServer;
+use common::*;
+use cookieguard::config::{Config, StoreKind};
+use cookieguard::decision::Mode;
+use cookieguard::guard::{GuardState, Verdict};
+use cookieguard::guard_redis::{RedisGuard, RedisSettings};
+use cookieguard::guard_store::{GuardQuery, GuardStore};
+use cookieguard::session::{SessionHash, SessionWrite};
+use http::StatusCode;
+
+/// One step of a scenario: an update or a refresh of `request` writing
+/// `write` (`None`: a delete), and for a refresh the verdict expected.
+#[derive(Clone, Copy)]
+enum Step {
+    Update(Option<u64>, Option<u64>),
+    Refresh(Option<u64>, Option<u64>, Verdict),
+}
+use Step::{Refresh, Update};
+
+const PASS: Verdict = Verdict::Pass;
+const STALE: Verdict = Verdict::Stale;
+
+/// The interleavings of the in-memory store's unit tests, as data.
+fn scenarios() -> Vec<(&'static str, Vec<Step>)> {
+    let n = Some;
+    vec![
+        (
+            "refresh before the update passes",
+            vec![
+                Refresh(n(0), n(1), PASS),
+                Update(n(1), n(2)),
+                Refresh(n(2), n(3), PASS),
+            ],
+        ),
+        (
+            "refresh after the update is stale",
+            vec![
+                Update(n(0), n(1)),
+                Refresh(n(0), n(10), STALE),
+                Refresh(n(1), n(11), PASS),
+            ],
+        ),
+        (
+            "a chain of refreshes is one generation",
+            vec![
+                Refresh(n(0), n(1), PASS),
+                Refresh(n(1), n(2), PASS),
+                Update(n(2), n(100)),
+                Refresh(n(0), n(3), STALE),
+                Refresh(n(1), n(4), STALE),
+                Refresh(n(100), n(101), PASS),
+                Refresh(n(101), n(102), PASS),
+            ],
+        ),
+        (
+            "two concurrent updates: the later wins",
+            vec![
+                Update(n(0), n(1)),
+                Update(n(0), n(2)),
+                Refresh(n(1), n(3), STALE),
+                Refresh(n(2), n(4), PASS),
+            ],
+        ),
+        (
+            "a late update from an old generation supersedes what came after",
+            vec![
+                Update(n(0), n(1)),
+                Update(n(1), n(2)),
+                Update(n(0), n(3)),
+                Refresh(n(2), n(9), STALE),
+                Refresh(n(3), n(4), PASS),
+            ],
+        ),
+        (
+            "a lost update response: stale, not logged out; the next update starts afresh",
+            vec![
+                Update(n(0), n(1)),
+                Refresh(n(0), n(2), STALE),
+                Update(n(0), n(3)),
+                Refresh(n(3), n(4), PASS),
+            ],
+        ),
+        (
+            "an empty store passes everything with a session",
+            vec![Refresh(n(42), n(43), PASS), Refresh(n(7), None, PASS)],
+        ),
+        (
+            "no request session is never a refresh",
+            vec![
+                Refresh(None, n(1), Verdict::NoRequestSession),
+                Refresh(None, None, Verdict::NoRequestSession),
+            ],
+        ),
+        (
+            "deletes pass when live and are stale when superseded",
+            vec![
+                Refresh(n(0), None, PASS),
+                Update(n(0), n(1)),
+                Refresh(n(0), None, STALE),
+            ],
+        ),
+        (
+            "sign-in and sign-out",
+            vec![
+                Update(None, n(1)),
+                Refresh(n(1), n(2), PASS),
+                Update(n(2), None),
+                Refresh(n(1), n(3), STALE),
+            ],
+        ),
+    ]
+}
+
+fn query(authoritative: bool, request: Option<u64>, write: Option<u64>) -> GuardQuery {
+    GuardQuery {
+        authoritative,
+        request: request.map(SessionHash),
+        write: write.map_or(SessionWrite::Delete, |n| SessionWrite::Set(SessionHash(n))),
+    }
+}
+
+fn redis_store(redis: &RedisServer, prefix: &str, ttl: Duration) -> GuardStore {
+    GuardStore::Redis(Box::new(
+        RedisGuard::new(RedisSettings {
+            url: redis.url(),
+            prefix: prefix.to_owned(),
+            ttl,
+            // Generous: these tests are about verdicts, not speed.
+            timeout: Duration::from_secs(2),
+        })
+        .unwrap(),
+    ))
+}
+
+#[tokio::test]
+async fn redis_gives_the_verdicts_of_the_memory_store() {
+    let redis = RedisServer::start();
+    for (index, (name, steps)) in scenarios().into_iter().enumerate() {
+        let store = redis_store(&redis, &format!("scenario{index}"), Duration::from_secs(60));
+        let mut memory = GuardState::new(1000, Duration::from_secs(60));
+        for (at, step) in steps.into_iter().enumerate() {
+            let now = Instant::now();
+            match step {
+                Update(request, write) => {
+                    let q = query(true, request, write);
+                    memory.record_update(q.request, q.write, now);
+                    assert_eq!(store.judge(q).await, PASS, "{name}, step {at}");
+                }
+                Refresh(request, write, expected) => {
+                    let q = query(false, request, write);
+                    let in_memory = memory.judge_refresh(q.request, q.write, now);
+                    let in_redis = store.judge(q).await;
+                    assert_eq!(in_memory, expected, "memory: {name}, step {at}");
+                    assert_eq!(in_redis, expected, "redis: {name}, step {at}");
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn redis_entries_expire_and_stale_lookups_do_not_extend_them() {
+    let redis = RedisServer::start();
+    let ttl = Duration::from_millis(1000);
+    let store = redis_store(&redis, "expiry", ttl);
+    let started = Instant::now();
+    assert_eq!(store.judge(query(true, Some(0), Some(1))).await, PASS);
+    for _ in 0..3 {
+        assert_eq!(store.judge(query(false, Some(0), Some(2))).await, STALE);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert!(
+        started.elapsed() < ttl,
+        "the machine is too slow for this test"
+    );
+    tokio::time::sleep(ttl.saturating_sub(started.elapsed()) + Duration::from_millis(300)).await;
+    // The update is forgotten: V0's refreshes pass again (expiry slides).
+    assert_eq!(store.judge(query(false, Some(0), Some(2))).await, PASS);
+    // Nothing lives without an expiry but the generation counter.
+    let mut connection = ::redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = ::redis::cmd("KEYS")
+        .arg("expiry:*")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    for key in keys.iter().filter(|key| *key != "expiry:next") {
+        let ttl_ms: i64 = ::redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert!(ttl_ms > 0 && ttl_ms <= 1000, "{key}: PTTL {ttl_ms}");
+    }
+}
+
+fn redis_config(redis_url: &str, prefix: &str) -> impl FnOnce(&mut Config) {
+    let redis_url = redis_url.to_owned();
+    let prefix = prefix.to_owned();
+    move |config: &mut Config| {
+        config.mode = Mode::Guard;
+        config.guard.store = StoreKind::Redis;
+        config.guard.redis_url = redis_url;
+        config.guard.redis_prefix = prefix;
+        config.guard.redis_timeout = Duration::from_secs(2);
+        config.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    }
+}
+
+#[tokio::test]
+async fn replicas_sharing_redis_strip_a_stale_refresh_after_an_update_elsewhere() {
+    let redis = RedisServer::start();
+    let a = setup_with(redis_config(&redis.url(), "replicas")).await;
+    let b = setup_with(redis_config(&redis.url(), "replicas")).await;
+    // A request leaves through B with V0; the update goes through A.
+    let stale = refresh_finishing_after_an_update(&b, &a).await;
+    assert_eq!(stale.status, StatusCode::OK);
+    assert_eq!(stale.write, Write::Nothing, "B would revert A's update");
+    // The new session is current on both replicas: its refreshes slide.
+    assert_eq!(written(refresh(&b, "V1", "V1a", None)).await, set("V1a"));
+    assert_eq!(written(refresh(&a, "V1a", "V1b", None)).await, set("V1b"));
+
+    // The control: replicas with memory stores let the stale write through.
+    let a = setup(Mode::Guard).await;
+    let b = setup(Mode::Guard).await;
+    let stale = refresh_finishing_after_an_update(&b, &a).await;
+    assert_eq!(stale.write, set("V0-stale"));
+}
+
+#[tokio::test]
+async fn redis_down_never_fails_a_request_and_guarding_resumes_when_it_is_back() {
+    logs();
+    let mut redis = RedisServer::start();
+    let s = setup_with(|config| {
+        redis_config(&redis.url(), "outage")(config);
+        config.guard.redis_timeout = Duration::from_millis(200);
+    })
+    .await;
+    assert_eq!(written(refresh(&s, "V0", "V0a", None)).await, set("V0a"));
+
+    redis.stop();
+    for _ in 0..3 {
+        let refreshed = done(refresh(&s, "V0a", "V0b", None)).await;
+        assert_eq!(refreshed.status, StatusCode::OK);
+        assert_eq!(
+            refreshed.write,
+            Write::Nothing,
+            "stripped as stale while Redis is down"
+        );
+    }
+    let updated = done(update(&s, "V0a", "V1", None)).await;
+    assert_eq!(updated.status, StatusCode::OK);
+    assert_eq!(updated.write, set("V1"), "an update always passes");
+    // Refused connections are errors; waits on a reconnection in progress
+    // are timeouts.
+    let metrics = metrics_text(&s).await;
+    assert_eq!(store_errors(&metrics), 4, "{metrics}");
+    assert_eq!(
+        warnings_about("outage"),
+        1,
+        "one warning per outage, not one per request"
+    );
+
+    redis.restart();
+    within("guarding to resume", async {
+        while done(refresh(&s, "W0", "W0a", None)).await.write != set("W0a") {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    // The restarted Redis is empty: V0 is new to it.
+    let stale = refresh_finishing_after_an_update(&s, &s).await;
+    assert_eq!(stale.write, Write::Nothing);
+    assert_eq!(recoveries_of("outage"), 1);
+}
+
+#[tokio::test]
+async fn a_silent_redis_costs_a_bounded_wait_then_the_refresh_is_stripped() {
+    // Accepts connections and never answers, like a Redis stuck on a slow command.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}/0", silent.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let connections: Vec<_> = silent.incoming().take(1).collect();
+        std::thread::sleep(Duration::from_secs(30));
+        drop(connections);
+    });
+    let s = setup_with(|config| {
+        redis_config(&url, "silent")(config);
+        config.guard.redis_timeout = Duration::from_millis(50);
+    })
+    .await;
+    let update = done(update(&s, "V0", "V1", None)).await;
+    assert_eq!((update.status, update.write), (StatusCode::OK, set("V1")));
+    let refreshed = done(refresh(&s, "V1", "V1a", None)).await;
+    assert_eq!(
+        (refreshed.status, refreshed.write),
+        (StatusCode::OK, Write::Nothing)
+    );
+    let metrics = metrics_text(&s).await;
+    assert!(
+        metrics.contains("cookieguard_guard_store_errors_total{kind=\"timeout\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("reason=\"store unavailable\""),
+        "{metrics}"
+    );
+    drop(held);
+}
+
+/// The sum of `cookieguard_guard_store_errors_total` over its kinds.
+fn store_errors(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("cookieguard_guard_store_errors_total"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+async fn metrics_text(s: &Setup) -> String {
+    let admin = s.proxy.admin.expect("the admin listener is on");
+    let response = client()
+        .get(format!("http://{admin}/metrics").parse().unwrap())
+        .await
+        .unwrap();
+    body_text(response).await
+}
+
+/// Log lines of this test binary, captured from the first call on.
+fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = Arc::clone(&buffer);
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || LogWriter(Arc::clone(&writer)))
+            .init();
+        buffer
+    })
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn log_lines_about(prefix: &str, needle: &str) -> usize {
+    let text = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
+    text.lines()
+        .filter(|line| line.contains(&format!("prefix={prefix}")) && line.contains(needle))
+        .count()
+}
+
+fn warnings_about(prefix: &str) -> usize {
+    log_lines_about(prefix, "Redis unavailable")
+}
+
+fn recoveries_of(prefix: &str) -> usize {
+    log_lines_about(prefix, "Redis answers again")
+}
