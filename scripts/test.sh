@@ -3,8 +3,8 @@
 # proxy, real clients), then the end-to-end proof against real Next.js +
 # NextAuth apps and a real browser (tests/e2e/run.sh). Run from anywhere:
 #   bash scripts/test.sh
-# Needs: a Rust toolchain, Node 20 with npm, and Debian's chromium package
-# (installed here when missing and running as root). E2E=0 skips the
+# Needs: a Rust toolchain, Node 20 with npm, and Debian's redis-server, nginx
+# and chromium packages (installed here when missing and running as root). E2E=0 skips the
 # end-to-end part (the quick loop is plain `cargo test`).
 # Ends with one summary line, "N passed, N failed", over every runner.
 set -uo pipefail
@@ -13,6 +13,26 @@ cd "$(dirname "$0")/.."
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+# install_missing COMMAND PACKAGE...: Debian packages for what is missing, when
+# running as root with apt-get (CI, containers); otherwise the tests say what
+# they lack.
+install_missing() {
+  local missing=() cmd pkg
+  while [ $# -gt 0 ]; do
+    cmd=$1 pkg=$2
+    shift 2
+    command -v "$cmd" >/dev/null || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing Debian's ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+# The Redis guard store's tests start their own redis-server.
+install_missing redis-server redis-server
+
 status=0
 cargo test --locked 2>&1 | tee "$log" || status=$?
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
@@ -20,10 +40,8 @@ failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi   # a build failure is a failure
 
 if [ "${E2E:-1}" != 0 ]; then
-  if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "== installing Debian's chromium for the browser checks"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  fi
+  # chromium for the browser checks, nginx as the replicas' round robin
+  install_missing chromium chromium nginx nginx
   echo "== end-to-end: bash tests/e2e/run.sh"
   e2e_status=0
   COOKIEGUARD_BIN=target/debug/cookieguard bash tests/e2e/run.sh 2>&1 | tee "$log" || e2e_status=$?

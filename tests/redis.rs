@@ -379,3 +379,54 @@ fn warnings_about(prefix: &str) -> usize {
 fn recoveries_of(prefix: &str) -> usize {
     log_lines_about(prefix, "Redis answers again")
 }
+
+/// Not a check: the figures `bash bench/redis.sh` reports (Redis memory per
+/// remembered value, time per verdict on loopback). Run with `--ignored`.
+#[tokio::test]
+#[ignore = "measurement, run by bench/redis.sh"]
+async fn redis_store_cost() {
+    const VALUES: u64 = 20_000;
+    let redis = RedisServer::start();
+    let store = redis_store(&redis, "cost", Duration::from_secs(90));
+    let mut connection = ::redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let used = |info: String| -> u64 {
+        info.lines()
+            .find_map(|line| line.strip_prefix("used_memory:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let info = || ::redis::cmd("INFO").arg("memory").clone();
+    let before = used(info().query_async(&mut connection).await.unwrap());
+    // Each user: a refresh remembers two values of one generation.
+    let started = Instant::now();
+    for n in 0..VALUES / 2 {
+        let verdict = store
+            .judge(query(false, Some(n * 2), Some(n * 2 + 1)))
+            .await;
+        assert_eq!(verdict, PASS);
+    }
+    let refresh_time = started.elapsed() / (VALUES / 2) as u32;
+    let after = used(info().query_async(&mut connection).await.unwrap());
+    let started = Instant::now();
+    for n in 0..VALUES / 2 {
+        store
+            .judge(query(true, Some(n * 2 + 1), Some(1_000_000 + n)))
+            .await;
+    }
+    let update_time = started.elapsed() / (VALUES / 2) as u32;
+    println!(
+        "redis store: {} bytes of Redis memory per remembered value (a value key plus its share of a generation), {VALUES} values",
+        (after - before) / VALUES
+    );
+    println!(
+        "redis store, sequential on loopback: {:.1} µs per refresh verdict, {:.1} µs per recorded update",
+        refresh_time.as_secs_f64() * 1e6,
+        update_time.as_secs_f64() * 1e6
+    );
+}

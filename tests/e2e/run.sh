@@ -17,6 +17,10 @@
 #   CHROMIUM_PATH      default /usr/bin/chromium (Debian package `chromium`)
 #   E2E_SKIP_BROWSER=1 skip the browser checks (they are then not counted)
 #   E2E_REBUILD=1      always run `next build`
+#
+# Scale-out: for each app, two guard-mode replicas behind an nginx round robin,
+# once with in-memory stores (the control: reverts) and once sharing one
+# redis-server (no reverts). Needs Debian's nginx and redis-server.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -150,9 +154,10 @@ if [ ! -x "$BIN" ]; then
 fi
 
 # ---------------------------------------------------------------- ports, secrets
-read -r P_V4 P_V5 P_G4 P_G5 P_R4 P_R5 P_U4 P_U5 < <(node -e '
+read -r P_V4 P_V5 P_G4 P_G5 P_R4 P_R5 P_U4 P_U5 P_REDIS \
+  P_MA4 P_MB4 P_SA4 P_SB4 P_LM4 P_LS4 P_MA5 P_MB5 P_SA5 P_SB5 P_LM5 P_LS5 < <(node -e '
 const net = require("net");
-Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map(() => new Promise((ok, ko) => {
+Promise.all(Array.from({ length: 21 }, () => new Promise((ok, ko) => {
   const s = net.createServer(); s.once("error", ko);
   s.listen(0, "127.0.0.1", () => ok(s));
 }))).then((ss) => {
@@ -204,6 +209,85 @@ if [ "$HAVE_PROXY" = 1 ]; then
       start_guard "$app" guard "${GMODE_URL[$app]}" "cookieguard-guard-$app" && GMODE_UP[$app]=1
     fi
   done
+fi
+
+# ---------------------------------------------------------------- scale-out
+# replica ports: memory A/B, shared-store A/B; balancer ports: memory, shared
+declare -A REPLICAS=(
+  [v4-memory]="$P_MA4 $P_MB4" [v4-redis]="$P_SA4 $P_SB4"
+  [v5-memory]="$P_MA5 $P_MB5" [v5-redis]="$P_SA5 $P_SB5"
+)
+declare -A BALANCER_URL=(
+  [v4-memory]="http://127.0.0.1:$P_LM4" [v4-redis]="http://127.0.0.1:$P_LS4"
+  [v5-memory]="http://127.0.0.1:$P_LM5" [v5-redis]="http://127.0.0.1:$P_LS5"
+)
+declare -A SCALE_UP=([v4-memory]=0 [v4-redis]=0 [v5-memory]=0 [v5-redis]=0)
+SCALE_MISSING=""
+command -v redis-server >/dev/null || SCALE_MISSING="redis-server missing (apt-get install redis-server)"
+command -v nginx >/dev/null || SCALE_MISSING="nginx missing (apt-get install nginx)"
+[ "$HAVE_GUARD_MODE" = 1 ] || SCALE_MISSING="this cookieguard has no guard mode"
+
+# start_replica APP STORE PORT NAME: a guard-mode replica; STORE is memory or redis
+start_replica() {
+  local app="$1" store="$2" port="$3" name="$4" config="$LOG_DIR/$4.toml"
+  # The Redis wait is raised from its 5 ms default: this 2-core machine also
+  # runs two Next.js servers, nginx and the load, and a refresh that waits
+  # too long is stripped (safe, but it would fail the sliding-expiry check).
+  cat >"$config" <<EOF
+mode = "guard"
+[guard]
+store = "$store"
+redis_url = "redis://127.0.0.1:$P_REDIS/0"
+redis_timeout = "250ms"
+redis_prefix = "e2e-$app"
+EOF
+  NO_COLOR=1 RUST_LOG="${RUST_LOG:-info}" start "cookieguard replica $name on 127.0.0.1:$port" "$LOG_DIR/$name.log" \
+    "$BIN" --config "$config" --listen "127.0.0.1:$port" --upstream "${APP_URL[$app]}"
+  PROXY_PIDS+=("$STARTED_PID")
+  wait_http "$name" "$STARTED_PID" "http://127.0.0.1:$port/api/auth/csrf"
+}
+
+if [ -z "$SCALE_MISSING" ]; then
+  start "redis-server on 127.0.0.1:$P_REDIS" "$LOG_DIR/redis.log" \
+    redis-server --bind 127.0.0.1 --port "$P_REDIS" --save "" --appendonly no
+  NGINX_DIR="$LOG_DIR/nginx"
+  mkdir -p "$NGINX_DIR/logs"
+  {
+    if [ "$(id -u)" -eq 0 ]; then echo "user root;"; fi
+    echo "daemon off; worker_processes 1; pid $NGINX_DIR/nginx.pid; error_log $NGINX_DIR/logs/error.log warn;"
+    echo "events { worker_connections 1024; }"
+    echo "http {"
+    echo "  access_log off;"
+    # NextAuth's chunked session cookies are ~4 KiB per chunk: nginx's default
+    # header buffers (4-8 KiB) would answer 502 "upstream sent too big header".
+    echo "  proxy_buffer_size 64k; proxy_buffers 8 64k; proxy_busy_buffers_size 128k; large_client_header_buffers 4 64k;"
+    for tmp in client_body proxy fastcgi uwsgi scgi; do echo "  ${tmp}_temp_path $NGINX_DIR/tmp_$tmp;"; done
+    for key in "${!REPLICAS[@]}"; do
+      read -r a b <<<"${REPLICAS[$key]}"
+      # Round robin per request: an update and a request that left before it
+      # often reach different replicas.
+      echo "  upstream ${key/-/_} { server 127.0.0.1:$a; server 127.0.0.1:$b; }"
+      echo "  server { listen ${BALANCER_URL[$key]#http://};"
+      echo "    location / { proxy_pass http://${key/-/_}; proxy_set_header Host \$http_host; proxy_buffering off; } }"
+    done
+    echo "}"
+  } >"$NGINX_DIR/nginx.conf"
+  start "nginx round robin" "$LOG_DIR/nginx.log" \
+    nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/logs/error.log"
+  NGINX_PID=$STARTED_PID
+  for app in v4 v5; do
+    [ "${APP_UP[$app]}" = 1 ] || continue
+    for store in memory redis; do
+      key="$app-$store"
+      read -r a b <<<"${REPLICAS[$key]}"
+      start_replica "$app" "$store" "$a" "replica-$key-a" &&
+        start_replica "$app" "$store" "$b" "replica-$key-b" &&
+        wait_http "nginx $key" "$NGINX_PID" "${BALANCER_URL[$key]}/api/auth/csrf" &&
+        SCALE_UP[$key]=1
+    done
+  done
+else
+  log "scale-out checks cannot run: $SCALE_MISSING"
 fi
 
 # ---------------------------------------------------------------- checks
@@ -286,7 +370,21 @@ for app in v4 v5; do
     check_if "$gm" "cookieguard --mode guard for app-$app is not running" "race-$app-chunked-guard-mode" \
       "${CHUNKED[@]}" --base "${GMODE_URL[$app]}" --app "$app" --target cookieguard-guard-mode --expect-refresh --expect none
   fi
-  # 6. a real browser: update() lost directly, kept through cookieguard
+  # 6. two guard-mode replicas behind a round robin: in-memory stores miss
+  #    updates made through the other replica (reverts); a shared Redis does not
+  if [ -n "$SCALE_MISSING" ]; then
+    fail_check "race-$app-replicas-memory" "$SCALE_MISSING"
+    fail_check "race-$app-replicas-redis" "$SCALE_MISSING"
+    fail_check "race-$app-chunked-replicas-redis" "$SCALE_MISSING"
+  else
+    check_if "${SCALE_UP[$app-memory]}" "memory replicas for app-$app are not running" "race-$app-replicas-memory" \
+      "${RACE[@]}" --base "${BALANCER_URL[$app-memory]}" --app "$app" --target replicas-memory-store --expect reverts
+    check_if "${SCALE_UP[$app-redis]}" "Redis replicas for app-$app are not running" "race-$app-replicas-redis" \
+      "${RACE[@]}" --base "${BALANCER_URL[$app-redis]}" --app "$app" --target replicas-redis-store --expect-refresh --sliding-checks 3 --expect-sliding --expect none
+    check_if "${SCALE_UP[$app-redis]}" "Redis replicas for app-$app are not running" "race-$app-chunked-replicas-redis" \
+      "${CHUNKED[@]}" --base "${BALANCER_URL[$app-redis]}" --app "$app" --target replicas-redis-store --expect-refresh --expect none
+  fi
+  # 7. a real browser: update() lost directly, kept through cookieguard
   case "$BROWSER_OK" in
     1)
       check_if "$up" "app-$app did not start" "browser-$app-direct" \
