@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::uri::{Authority, Scheme};
 use http::{HeaderName, Method, Uri};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -563,16 +563,6 @@ impl Upstream {
     pub fn authority(&self) -> &Authority {
         &self.authority
     }
-
-    /// The absolute URI for a request path and query on the upstream (no
-    /// copy of the path: its bytes are shared).
-    pub fn uri_for(&self, path_and_query: PathAndQuery) -> Uri {
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(Scheme::HTTP);
-        parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(path_and_query);
-        Uri::from_parts(parts).expect("scheme, authority and path make a valid URI")
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -1061,11 +1051,6 @@ mod tests {
         }
         let upstream: Upstream = "http://app:3000/".parse().unwrap();
         assert_eq!(upstream.to_string(), "http://app:3000");
-        assert_eq!(
-            upstream
-                .uri_for(PathAndQuery::from_static("/a?b=c"))
-                .to_string(),
-            "http://app:3000/a?b=c"
-        );
+        assert_eq!(upstream.authority().port_u16(), Some(3000));
     }
 }

@@ -22,11 +22,11 @@ use ipnet::IpNet;
 use crate::headers;
 use crate::metrics::{Metrics, UpstreamFailure};
 use crate::upgrade;
-use crate::upstream::{self, UpstreamClient};
+use crate::upstream::{UpstreamBody, UpstreamPool};
 
 /// Upstream bodies stream through untouched (with an idle timeout); local
 /// answers are small and whole.
-pub type ResponseBody = Either<IdleTimeout<Incoming>, Full<Bytes>>;
+pub type ResponseBody = Either<IdleTimeout<UpstreamBody>, Full<Bytes>>;
 
 /// The client end of a connection, prepared once per connection rather than
 /// per request.
@@ -49,7 +49,7 @@ impl Peer {
 pub struct Proxy {
     policy: Policy,
     upstream: Upstream,
-    client: UpstreamClient,
+    pool: Arc<UpstreamPool>,
     response_timeout: Duration,
     body_idle: Duration,
     access_log: bool,
@@ -76,7 +76,7 @@ impl Proxy {
         Proxy {
             policy,
             upstream: config.upstream.clone(),
-            client: upstream::client(&config.timeouts),
+            pool: UpstreamPool::new(&config.upstream, &config.timeouts),
             response_timeout: config.timeouts.response,
             body_idle: config.timeouts.body_idle,
             access_log: config.access_log,
@@ -145,7 +145,7 @@ impl Proxy {
         };
         // Only the path and query are taken from the client: an absolute-form
         // target names a host, but the request still goes to the upstream.
-        let uri = self.upstream.uri_for(path_and_query);
+        let uri = Uri::from(path_and_query);
         let host = client_host(&parts.uri, &parts.headers);
         headers::remove_hop_by_hop(&mut parts.headers);
         if let Some((protocol, _)) = &upgrade {
@@ -173,7 +173,8 @@ impl Proxy {
         let forwarded_at = Instant::now();
         let sent = tokio::time::timeout(
             self.response_timeout,
-            self.client.request(Request::from_parts(parts, body)),
+            self.pool
+                .send(Request::from_parts(parts, body), upgrade.is_some()),
         );
         let mut response = match sent.await {
             Ok(Ok(response)) => {

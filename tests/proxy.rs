@@ -493,3 +493,44 @@ async fn graceful_shutdown_finishes_the_request_in_flight() {
         "still accepting after shutdown"
     );
 }
+
+#[tokio::test]
+async fn upstream_connections_are_reused_across_requests_and_clients() {
+    let (upstream, accepted) = start_counting_upstream(|request| async move {
+        let status = match request.uri().path() {
+            "/empty" => StatusCode::NO_CONTENT,
+            _ => StatusCode::OK,
+        };
+        let body = if status == StatusCode::OK {
+            "x".repeat(100_000)
+        } else {
+            String::new()
+        };
+        Response::builder().status(status).body(full(body)).unwrap()
+    })
+    .await;
+    let proxy = start_proxy(config_for(upstream)).await;
+    // One keep-alive client: bodies, an empty 204 and a HEAD, one after another.
+    let keep_alive = client();
+    for (method, path, status, length) in [
+        (Method::GET, "/a", StatusCode::OK, 100_000),
+        (Method::GET, "/empty", StatusCode::NO_CONTENT, 0),
+        (Method::HEAD, "/a", StatusCode::OK, 0),
+        (Method::GET, "/b", StatusCode::OK, 100_000),
+    ] {
+        let request = Request::builder()
+            .method(method)
+            .uri(proxy.url(path))
+            .body(full(""))
+            .unwrap();
+        let response = keep_alive.request(request).await.unwrap();
+        assert_eq!(response.status(), status);
+        assert_eq!(body_text(response).await.len(), length);
+    }
+    // New client connections, one after another, take the parked connection.
+    for _ in 0..5 {
+        let response = send(Method::GET, &proxy.url("/c")).await;
+        assert_eq!(body_text(response).await.len(), 100_000);
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
