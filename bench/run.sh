@@ -90,11 +90,12 @@ done
 echo "   direct: 3 Set-Cookie; nginx: none; cookieguard: csrf + theme, session token removed"
 
 # CPU time (clock ticks) of a process and its children (nginx workers).
+# cpu_ticks PID: "user system" clock ticks of a process and its children.
 cpu_ticks() {
     local pids=("$1")
     mapfile -t -O 1 pids < <(pgrep -P "$1" || true)
-    for p in "${pids[@]}"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || true; done |
-        awk '{s += $1} END {print s + 0}'
+    for p in "${pids[@]}"; do awk '{print $14, $15}' "/proc/$p/stat" 2>/dev/null || true; done |
+        awk '{u += $1; s += $2} END {print u + 0, s + 0}'
 }
 proxy_pid() {
     case $1 in
@@ -108,29 +109,30 @@ RESULTS=$BENCH_TMP/results.tsv
 : >"$RESULTS"
 # run_wrk TARGET SECONDS ROUND: one wrk run; appends a line to $RESULTS unless ROUND is "warmup".
 run_wrk() {
-    local target=$1 seconds=$2 round=$3 out line ppid t0 t1 up0 up1 pcpu="-"
+    local target=$1 seconds=$2 round=$3 out line ppid u0 s0 u1 s1 up0 up1 pcpu="-" psys="-"
     out=$BENCH_TMP/wrk-$target-$round.txt
     ppid=$(proxy_pid "$target")
-    [ -n "$ppid" ] && t0=$(cpu_ticks "$ppid")
-    up0=$(cpu_ticks "$UP_PID")
+    [ -n "$ppid" ] && read -r u0 s0 < <(cpu_ticks "$ppid")
+    up0=$(cpu_ticks "$UP_PID" | awk '{print $1 + $2}')
     timeout $((seconds + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --latency \
         -s "$ROOT/bench/report.lua" "${URL[$target]}" >"$out" 2>&1 ||
         die "wrk failed against $target: $(cat "$out")"
-    up1=$(cpu_ticks "$UP_PID")
-    [ -n "$ppid" ] && t1=$(cpu_ticks "$ppid")
+    up1=$(cpu_ticks "$UP_PID" | awk '{print $1 + $2}')
+    [ -n "$ppid" ] && read -r u1 s1 < <(cpu_ticks "$ppid")
     [ "$round" = warmup ] && return 0
     line=$(grep '^RESULT ' "$out") || die "no RESULT line from wrk: $(cat "$out")"
     # requests duration_us p50 p90 p99 max errors non2xx
     read -r req dur p50 p90 p99 pmax err non2xx < <(sed 's/[a-z0-9_]*=//g; s/^RESULT //' <<<"$line")
     if [ -n "$ppid" ]; then
-        pcpu=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$req" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')
+        pcpu=$(awk -v d=$((u1 + s1 - u0 - s0)) -v hz="$CLK_TCK" -v n="$req" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')
+        psys=$(awk -v d=$((s1 - s0)) -v hz="$CLK_TCK" -v n="$req" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')
     fi
     local ucpu
     ucpu=$(awk -v d=$((up1 - up0)) -v hz="$CLK_TCK" -v n="$req" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')
     local rps
     rps=$(awk -v n="$req" -v d="$dur" 'BEGIN {printf "%.0f", n / (d / 1e6)}')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-        "$round" "$target" "$rps" "$p50" "$p90" "$p99" "$pmax" "$((err + non2xx))" "$pcpu" "$ucpu" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$round" "$target" "$rps" "$p50" "$p90" "$p99" "$pmax" "$((err + non2xx))" "$pcpu" "$ucpu" "$psys" >>"$RESULTS"
     printf '   round %s  %-12s %9s req/s  p50 %6s us  p99 %6s us  errors %s  proxy CPU %s us/req\n' \
         "$round" "$target" "$rps" "$p50" "$p99" "$((err + non2xx))" "$pcpu"
 }
@@ -166,22 +168,23 @@ REPORT=$BENCH_TMP/report.txt
     printf '  %-5s %-12s %10s %8s %8s %8s %7s %11s %11s\n' round target 'req/s' 'p50 us' 'p90 us' 'p99 us' errors 'proxy CPU' 'upstr. CPU'
     awk -F'\t' '{printf "  %-5s %-12s %10s %8s %8s %8s %7s %8s us %8s us\n", $1, $2, $3, $4, $5, $6, $8, $9, $10}' "$RESULTS"
     echo
-    echo "median over rounds (CPU = CPU time per request of the proxy process(es)):"
-    printf '  %-12s %10s %8s %8s %12s\n' target 'req/s' 'p50 us' 'p99 us' 'proxy CPU'
+    echo "median over rounds (CPU = CPU time per request of the proxy process(es); kernel = its system part):"
+    printf '  %-12s %10s %8s %8s %12s %14s\n' target 'req/s' 'p50 us' 'p99 us' 'proxy CPU' 'of it kernel'
     awk -F'\t' '
         function median(list,   a, n, i, j, t) {
             n = split(list, a, " ")
             for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
             return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
         }
-        { rps[$2] = rps[$2] " " $3; p50[$2] = p50[$2] " " $4; p99[$2] = p99[$2] " " $6; cpu[$2] = cpu[$2] " " $9
+        { rps[$2] = rps[$2] " " $3; p50[$2] = p50[$2] " " $4; p99[$2] = p99[$2] " " $6; cpu[$2] = cpu[$2] " " $9; sys[$2] = sys[$2] " " $11
           r[$1 SUBSEP $2] = $3; l[$1 SUBSEP $2] = $6; rounds[$1] = 1 }
         END {
             split("direct nginx cookieguard", order, " ")
             for (k = 1; k <= 3; k++) {
                 t = order[k]
                 c = (t == "direct") ? "-" : sprintf("%.1f us/req", median(cpu[t]))
-                printf "  %-12s %10.0f %8.0f %8.0f %12s\n", t, median(rps[t]), median(p50[t]), median(p99[t]), c
+                k2 = (t == "direct") ? "-" : sprintf("%.1f us/req", median(sys[t]))
+                printf "  %-12s %10.0f %8.0f %8.0f %12s %14s\n", t, median(rps[t]), median(p50[t]), median(p99[t]), c, k2
             }
             for (x in rounds) {
                 cn = cn " " r[x, "cookieguard"] / r[x, "nginx"]

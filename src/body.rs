@@ -21,8 +21,9 @@ pin_project_lite::pin_project! {
     pub struct IdleTimeout<B> {
         #[pin]
         inner: B,
-        #[pin]
-        deadline: Sleep,
+        // Armed the first time the body has to wait: a small body that is
+        // ready at once (most responses) never touches the timer wheel.
+        deadline: Option<Pin<Box<Sleep>>>,
         idle: Duration,
         last_frame: Instant,
     }
@@ -30,12 +31,11 @@ pin_project_lite::pin_project! {
 
 impl<B> IdleTimeout<B> {
     pub fn new(inner: B, idle: Duration) -> Self {
-        let now = Instant::now();
         IdleTimeout {
             inner,
-            deadline: tokio::time::sleep_until(now + idle),
+            deadline: None,
             idle,
-            last_frame: now,
+            last_frame: Instant::now(),
         }
     }
 }
@@ -52,21 +52,25 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let mut this = self.project();
+        let this = self.project();
         if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
             // Only a timestamp per frame; the timer is re-armed when it fires.
             *this.last_frame = Instant::now();
             return Poll::Ready(frame.map(|result| result.map_err(Into::into)));
         }
+        let due = *this.last_frame + *this.idle;
+        let deadline = this
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
         loop {
-            if this.deadline.as_mut().poll(cx).is_pending() {
+            if deadline.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
             let due = *this.last_frame + *this.idle;
             if Instant::now() >= due {
                 return Poll::Ready(Some(Err(Box::new(BodyIdleTimeout(*this.idle)))));
             }
-            this.deadline.as_mut().reset(due);
+            deadline.as_mut().reset(due);
         }
     }
 
