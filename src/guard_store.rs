@@ -56,7 +56,9 @@ impl GuardStore {
     pub async fn judge(&self, query: GuardQuery) -> Verdict {
         match self {
             GuardStore::Memory(_) => self.judge_now(query),
-            GuardStore::Redis(redis) => redis.judge(query).await,
+            // Boxed: the Redis client's future is several KiB, and hyper keeps
+            // room for a request's whole future in every idle connection.
+            GuardStore::Redis(redis) => Box::pin(redis.judge(query)).await,
         }
     }
 

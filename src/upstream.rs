@@ -109,7 +109,10 @@ impl UpstreamPool {
             let fresh = reused.is_none();
             let mut sender = match reused.take() {
                 Some(sender) => sender,
-                None => self.connect().await?,
+                // Boxed: connecting is rare, and its state (address
+                // resolution, handshake) would otherwise be carried by every
+                // request's future, which hyper keeps per idle connection.
+                None => Box::pin(self.connect()).await?,
             };
             match sender.try_send_request(request).await {
                 Ok(response) => {
