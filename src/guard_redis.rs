@@ -14,6 +14,7 @@
 //! extension, never an update), an update passes unrecorded, and the outage
 //! is logged once when it starts and once when it ends.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -120,7 +121,7 @@ pub struct RedisGuard {
     ttl_ms: String,
     hasher: SharedHasher,
     /// Set while Redis is unavailable, so an outage is logged once.
-    unavailable: AtomicBool,
+    unavailable: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for RedisGuard {
@@ -147,14 +148,36 @@ impl RedisGuard {
             // The wait per response is bounded by `timeout`, not here.
             .set_response_timeout(None);
         let connection = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(RedisGuard {
+        let guard = RedisGuard {
             ttl_ms: settings.ttl.as_millis().to_string(),
             settings,
             connection,
             script: redis::Script::new(SCRIPT),
             hasher: SharedHasher::default(),
-            unavailable: AtomicBool::new(false),
-        })
+            unavailable: Arc::new(AtomicBool::new(false)),
+        };
+        guard.warm_up();
+        Ok(guard)
+    }
+
+    /// Connects and loads the script now, in the background: otherwise the
+    /// first responses would wait for the connection and a `NOSCRIPT` round
+    /// trip, longer than a few milliseconds, and be stripped.
+    fn warm_up(&self) {
+        let mut connection = self.connection.clone();
+        let script = self.script.clone();
+        let unavailable = Arc::clone(&self.unavailable);
+        let prefix = self.settings.prefix.clone();
+        tokio::spawn(async move {
+            match script.prepare_invoke().load_async(&mut connection).await {
+                Ok(_) => info!(%prefix, "guard store: connected to Redis"),
+                Err(error) => {
+                    if !unavailable.swap(true, Ordering::Relaxed) {
+                        warn!(%prefix, %error, "guard store: Redis not reachable at start; cookieguard serves, strips refreshes as stale and connects when Redis answers");
+                    }
+                }
+            }
+        });
     }
 
     pub fn hasher(&self) -> &SharedHasher {

@@ -288,6 +288,33 @@ async fn redis_down_never_fails_a_request_and_guarding_resumes_when_it_is_back()
 }
 
 #[tokio::test]
+async fn the_connection_and_script_are_ready_before_the_first_request() {
+    // Otherwise the first responses after a start would wait for a connect
+    // and a NOSCRIPT round trip, longer than the default 5 ms.
+    let redis = RedisServer::start();
+    let _proxy = setup_with(redis_config(&redis.url(), "warm")).await;
+    let mut connection = ::redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    within("the script to be loaded without any request", async {
+        loop {
+            let info: String = ::redis::cmd("INFO")
+                .arg("memory")
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            if info.contains("number_of_cached_scripts:1") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_silent_redis_costs_a_bounded_wait_then_the_refresh_is_stripped() {
     // Accepts connections and never answers, like a Redis stuck on a slow command.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
