@@ -242,9 +242,7 @@ impl Proxy {
             Some(outcome),
         )
     }
-}
 
-impl Proxy {
     /// The decision on a response's session cookies, with the guard's
     /// verdict when it has a say (a Redis store answers over the network).
     async fn decide(
