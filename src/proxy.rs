@@ -347,3 +347,46 @@ fn local(status: StatusCode, text: &str) -> Response<ResponseBody> {
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StoreKind;
+    use crate::decision::Mode;
+    use crate::guard_store::GuardStore;
+
+    fn same_store(a: &Proxy, b: &Proxy) -> bool {
+        Arc::ptr_eq(
+            a.policy.guard.as_ref().unwrap(),
+            b.policy.guard.as_ref().unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_reload_keeps_the_guard_store_while_it_is_the_same_place() {
+        let metrics = Arc::new(Metrics::new());
+        let mut config = Config {
+            mode: Mode::Guard,
+            ..Config::default()
+        };
+        let memory = Proxy::new(&config, Arc::clone(&metrics));
+        let reloaded = Proxy::replacing(Some(&memory), &config, Arc::clone(&metrics));
+        assert!(same_store(&memory, &reloaded), "memory stays memory");
+
+        config.guard.store = StoreKind::Redis;
+        // Nothing listens there: the store connects lazily, in the background.
+        config.guard.redis_url = "redis://127.0.0.1:1/0".to_owned();
+        let redis = Proxy::replacing(Some(&reloaded), &config, Arc::clone(&metrics));
+        assert!(!same_store(&reloaded, &redis));
+        assert!(matches!(
+            **redis.policy.guard.as_ref().unwrap(),
+            GuardStore::Redis(_)
+        ));
+        let redis_again = Proxy::replacing(Some(&redis), &config, Arc::clone(&metrics));
+        assert!(same_store(&redis, &redis_again), "same URL and prefix");
+
+        config.guard.redis_prefix = "elsewhere".to_owned();
+        let other_keys = Proxy::replacing(Some(&redis_again), &config, Arc::clone(&metrics));
+        assert!(!same_store(&redis_again, &other_keys));
+    }
+}
