@@ -22,10 +22,13 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: B,
         // Armed the first time the body has to wait: a small body that is
-        // ready at once (most responses) never touches the timer wheel.
+        // ready at once (most responses) never touches the timer wheel or
+        // the clock. The silence is counted from then, and from each frame
+        // after it.
         deadline: Option<Pin<Box<Sleep>>>,
         idle: Duration,
-        last_frame: Instant,
+        // The last frame since the deadline was armed (or the arming).
+        last_frame: Option<Instant>,
     }
 }
 
@@ -35,7 +38,7 @@ impl<B> IdleTimeout<B> {
             inner,
             deadline: None,
             idle,
-            last_frame: Instant::now(),
+            last_frame: None,
         }
     }
 }
@@ -54,19 +57,24 @@ where
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
         if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
-            // Only a timestamp per frame; the timer is re-armed when it fires.
-            *this.last_frame = Instant::now();
+            if this.deadline.is_some() {
+                // Only a timestamp per frame; the timer is re-armed when it fires.
+                *this.last_frame = Some(Instant::now());
+            }
             return Poll::Ready(frame.map(|result| result.map_err(Into::into)));
         }
-        let due = *this.last_frame + *this.idle;
-        let deadline = this
-            .deadline
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        let idle = *this.idle;
+        let last_frame = this.last_frame;
+        let deadline = this.deadline.get_or_insert_with(|| {
+            let now = Instant::now();
+            *last_frame = Some(now);
+            Box::pin(tokio::time::sleep_until(now + idle))
+        });
         loop {
             if deadline.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
-            let due = *this.last_frame + *this.idle;
+            let due = last_frame.map_or_else(Instant::now, |at| at + idle);
             if Instant::now() >= due {
                 return Poll::Ready(Some(Err(Box::new(BodyIdleTimeout(*this.idle)))));
             }
