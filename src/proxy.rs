@@ -310,7 +310,7 @@ fn log_outcome(outcome: Outcome, method: &Method, uri: &Uri, route: Route) {
     }
 }
 
-/// An error with its causes, e.g. `client error (Connect): tcp connect error: Connection refused`.
+/// An error with its causes, e.g. `tcp connect error: Connection refused (os error 111)`.
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();

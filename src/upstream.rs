@@ -34,13 +34,13 @@ const MAX_PARKED: usize = 1024;
 /// Why a request got no response from the upstream.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
-    #[error("tcp connect error: {0}")]
+    #[error("tcp connect error")]
     Connect(#[source] std::io::Error),
     #[error("tcp connect timed out after {0:?}")]
     ConnectTimeout(Duration),
-    #[error("HTTP/1.1 handshake failed: {0}")]
+    #[error("HTTP/1.1 handshake failed")]
     Handshake(#[source] hyper::Error),
-    #[error("request failed: {0}")]
+    #[error("request failed")]
     Request(#[source] hyper::Error),
 }
 
