@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use tracing::{debug, info, warn};
 
 use crate::body::IdleTimeout;
-use crate::config::{Config, Upstream};
+use crate::config::Config;
 use crate::decision::{Outcome, Policy, RequestFacts, Route, StripReason};
 use crate::guard::Verdict;
 use ipnet::IpNet;
@@ -48,7 +48,8 @@ impl Peer {
 
 pub struct Proxy {
     policy: Policy,
-    upstream: Upstream,
+    /// The upstream's authority as a `Host` value, for requests without one.
+    upstream_host: HeaderValue,
     pool: Arc<UpstreamPool>,
     response_timeout: Duration,
     body_idle: Duration,
@@ -75,7 +76,8 @@ impl Proxy {
         }
         Proxy {
             policy,
-            upstream: config.upstream.clone(),
+            upstream_host: HeaderValue::from_str(config.upstream.authority().as_str())
+                .expect("an authority is a valid header value"),
             pool: UpstreamPool::new(&config.upstream, &config.timeouts),
             response_timeout: config.timeouts.response,
             body_idle: config.timeouts.body_idle,
@@ -148,17 +150,11 @@ impl Proxy {
         // Only the path and query are taken from the client: an absolute-form
         // target names a host, but the request still goes to the upstream.
         let uri = Uri::from(path_and_query);
-        let host = client_host(request.uri(), request.headers());
+        let host = self.set_host(&mut request);
         headers::remove_hop_by_hop(request.headers_mut());
         if let Some((protocol, _)) = &upgrade {
             headers::set_upgrade(request.headers_mut(), protocol.clone());
         }
-        let upstream_host = match &host {
-            Some(host) => host.clone(),
-            None => HeaderValue::from_str(self.upstream.authority().as_str())
-                .expect("an authority is a valid header value"),
-        };
-        request.headers_mut().insert(HOST, upstream_host);
         let trusted = self
             .trusted_proxies
             .iter()
@@ -244,6 +240,23 @@ impl Proxy {
         )
     }
 
+    /// Gives the request the `Host` the client asked for and returns it: the
+    /// URI authority of an HTTP/2 or absolute-form request (RFC 9112 §3.2.2
+    /// says it overrides `Host`), else the client's `Host`, which stays where
+    /// it is. Without either, the upstream's own authority.
+    fn set_host(&self, request: &mut Request<Incoming>) -> Option<HeaderValue> {
+        let host = match request.uri().authority() {
+            Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+            None => match request.headers().get(HOST) {
+                Some(host) => return Some(host.clone()),
+                None => None,
+            },
+        };
+        let value = host.clone().unwrap_or_else(|| self.upstream_host.clone());
+        request.headers_mut().insert(HOST, value);
+        host
+    }
+
     /// The decision on a response's session cookies, with the guard's
     /// verdict when it has a say (a Redis store answers over the network).
     async fn decide(
@@ -266,15 +279,6 @@ impl Proxy {
             _ => None,
         };
         self.policy.finish(examined, verdict, headers)
-    }
-}
-
-/// The host the client asked for: the URI authority of an HTTP/2 or
-/// absolute-form request (RFC 9112 §3.2.2 says it overrides `Host`), else `Host`.
-fn client_host(uri: &Uri, headers: &http::HeaderMap) -> Option<HeaderValue> {
-    match uri.authority() {
-        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
-        None => headers.get(HOST).cloned(),
     }
 }
 
