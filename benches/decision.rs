@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cookieguard::config::Config;
-use cookieguard::decision::{Mode, Outcome, Policy, RequestFacts, Route};
+use cookieguard::guard::Decider;
+use cookieguard::policy::{Mode, Outcome, Policy, RequestFacts, Route};
 use criterion::{BatchSize, Criterion, Throughput};
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, DATE, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -281,7 +282,7 @@ fn allocations_per_call<I>(mut inputs: Vec<I>, mut f: impl FnMut(&mut I)) -> (f6
     (count as f64 / calls, bytes as f64 / calls)
 }
 
-fn report_allocations(policy: &Policy, guard: &Policy) {
+fn report_allocations(policy: &Policy, guard: &Decider) {
     const CALLS: usize = 1000;
     println!("allocations per call (counting global allocator, {CALLS} calls, outside timing):");
     for case in cases(policy) {
@@ -307,12 +308,12 @@ fn report_allocations(policy: &Policy, guard: &Policy) {
             case.name
         );
     }
-    for case in cases(guard) {
+    for case in cases(&guard.policy) {
         let inputs = vec![case.headers.clone(); CALLS];
         let (count, bytes) = allocations_per_call(inputs, |map| {
-            black_box(guard.apply(&case.request, StatusCode::OK, map));
+            black_box(guard.decide_now(&case.request, StatusCode::OK, map));
         });
-        let outcome = guard.apply(&case.request, StatusCode::OK, &mut case.headers.clone());
+        let outcome = guard.decide_now(&case.request, StatusCode::OK, &mut case.headers.clone());
         println!(
             "  guard/{:<28} {count:>6.2} allocs {bytes:>8.1} bytes   {outcome:?}",
             case.name
@@ -327,17 +328,17 @@ fn report_allocations(policy: &Policy, guard: &Policy) {
     }
 }
 
-fn bench_apply(c: &mut Criterion, group_name: &str, policy: &Policy) {
+fn bench_apply(c: &mut Criterion, group_name: &str, decider: &Decider) {
     let mut group = c.benchmark_group(group_name);
     // One element = one response.
     group.throughput(Throughput::Elements(1));
-    for case in cases(policy) {
+    for case in cases(&decider.policy) {
         group.bench_function(case.name, |b| {
             // `apply` mutates the map: each iteration gets a fresh clone, made
             // (and dropped) outside the timed section.
             b.iter_batched_ref(
                 || case.headers.clone(),
-                |map| policy.apply(black_box(&case.request), black_box(StatusCode::OK), map),
+                |map| decider.decide_now(black_box(&case.request), black_box(StatusCode::OK), map),
                 BatchSize::SmallInput,
             );
         });
@@ -382,19 +383,20 @@ fn report_guard_memory() {
 
 fn main() {
     report_guard_memory();
-    let policy = Config::default().policy();
+    let strip = Config::default().decider();
+    let policy = &strip.policy;
     let guard = Config {
         mode: Mode::Guard,
         ..Config::default()
     }
-    .policy();
-    report_allocations(&policy, &guard);
+    .decider();
+    report_allocations(policy, &guard);
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
-    bench_apply(&mut criterion, "apply", &policy);
+    bench_apply(&mut criterion, "apply", &strip);
     bench_apply(&mut criterion, "guard", &guard);
-    bench_route(&mut criterion, &policy);
+    bench_route(&mut criterion, policy);
     criterion.final_summary();
 }

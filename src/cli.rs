@@ -11,8 +11,9 @@ use tokio::net::TcpListener;
 use tracing::{error, info};
 
 use crate::config::{Config, ConfigError, LogFormat, Overrides, StoreKind, Upstream};
-use crate::decision::Mode;
-use crate::{logging, server, signals};
+use crate::ops::{logging, signals};
+use crate::policy::Mode;
+use crate::proxy::server;
 
 const ABOUT: &str = "Reverse proxy for Next.js + NextAuth/Auth.js that keeps stale session cookies from reverting session updates";
 

@@ -7,8 +7,7 @@ use std::fmt::Write;
 use http::{HeaderMap, Method, Uri};
 
 use crate::config::Config;
-use crate::decision::Mode;
-use crate::routes::{Mismatch, normalise_path};
+use crate::policy::{Mismatch, Mode, normalise_path};
 
 /// The explanation, as printed. `headers` are the request header names present.
 pub fn explain(config: &Config, method: &Method, uri: &Uri, headers: &HeaderMap) -> String {

@@ -4,40 +4,25 @@
 //! that started before a session update can no longer write the old session
 //! back into the browser.
 //!
-//! # Layout
-//! - [`decision`]: which `Set-Cookie` headers survive a response (pure, no I/O).
-//! - [`routes`]: allow rules and path normalisation (pure).
-//! - [`session`]: session values from `Cookie`/`Set-Cookie`, canonical and hashed (pure).
-//! - [`guard`]: guard mode's generation memory (pure; time is an argument).
-//! - [`guard_store`]: where that memory lives: this process or Redis.
-//! - [`guard_redis`]: the Redis store, shared by replicas; bounded waits.
-//! - [`config`]: the TOML schema, embedded defaults, layering and validation.
-//! - [`server`]: the listener, HTTP/1.1 + HTTP/2, graceful drain.
-//! - [`proxy`]: one request's way to the upstream and back; 502/504.
-//! - [`upstream`]: the pooled upstream client.
-//! - [`body`]: the idle timeout on upstream response bodies.
-//! - [`headers`]: hop-by-hop and forwarding headers.
-//! - [`upgrade`]: WebSocket and other HTTP/1.1 upgrades.
-//! - [`admin`], [`metrics`]: health, readiness and Prometheus metrics.
-//! - [`cli`], [`logging`], [`signals`]: the binary's command line, logs and signals.
-//! - [`explain`]: what `cookieguard explain` prints about a request.
+//! # Layout, by layer (imports point down only)
+//! - [`session`] (the ground): cookie names and chunk families, session
+//!   values from `Cookie`/`Set-Cookie`, canonical and hashed.
+//! - [`policy`] (pure, no I/O): allow rules, the response decision, and the
+//!   plain data it takes and gives (outcomes, guard verdicts).
+//! - [`guard`]: guard mode's generation memory, in this process or in Redis,
+//!   and the [`guard::Decider`] that asks it between the decision's halves.
+//! - [`proxy`] (HTTP plumbing): listener, one request's way, upstream pool,
+//!   body idle timeout, hop-by-hop and forwarding headers, upgrades.
+//! - Beside the proxy: [`config`] (schema, defaults, layering, located
+//!   errors, redaction) and [`ops`] (admin listener, metrics, logs, signals).
+//! - At the top: [`cli`] (the command line) and [`explain`] (what
+//!   `cookieguard explain` prints); `main.rs` only reports errors.
 
-pub mod admin;
-pub mod body;
 pub mod cli;
 pub mod config;
-pub mod decision;
 pub mod explain;
 pub mod guard;
-pub mod guard_redis;
-pub mod guard_store;
-pub mod headers;
-pub mod logging;
-pub mod metrics;
+pub mod ops;
+pub mod policy;
 pub mod proxy;
-pub mod routes;
-pub mod server;
 pub mod session;
-pub mod signals;
-pub mod upgrade;
-pub mod upstream;

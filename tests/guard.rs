@@ -5,7 +5,7 @@
 mod common;
 
 use common::nextauth::*;
-use cookieguard::decision::Mode;
+use cookieguard::policy::Mode;
 use http::{Method, StatusCode};
 use tokio::task::JoinHandle;
 

@@ -4,8 +4,8 @@
 //! panics, whatever bytes arrive.
 
 use cookieguard::config::Config;
-use cookieguard::decision::{Mode, Outcome, Policy, set_cookie_name};
-use cookieguard::routes::normalise_path;
+use cookieguard::policy::{Mode, Outcome, Policy, normalise_path};
+use cookieguard::session::set_cookie_name;
 use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use proptest::prelude::*;
@@ -125,16 +125,16 @@ proptest! {
         path in path(),
     ) {
         for mode in [Mode::Guard, Mode::Report] {
-            let policy = policy(mode);
+            let decider = Config { mode, ..Config::default() }.decider();
             let mut request = HeaderMap::new();
             if let Ok(value) = HeaderValue::from_bytes(&cookie) {
                 request.insert(http::header::COOKIE, value);
             }
             let Ok(uri) = path.parse::<Uri>() else { return Ok(()) };
-            let facts = policy.inspect(&method, &uri, &request);
+            let facts = decider.policy.inspect(&method, &uri, &request);
             let mut map = headers(&input);
             let before = lines(&map);
-            policy.apply(&facts, StatusCode::OK, &mut map);
+            decider.decide_now(&facts, StatusCode::OK, &mut map);
             if mode == Mode::Report {
                 prop_assert_eq!(before, lines(&map));
             }

@@ -11,10 +11,9 @@ use common::nextauth::*;
 use common::redis::RedisServer;
 use common::*;
 use cookieguard::config::{Config, StoreKind};
-use cookieguard::decision::Mode;
-use cookieguard::guard::{GuardState, Verdict};
-use cookieguard::guard_redis::{RedisGuard, RedisSettings};
-use cookieguard::guard_store::{GuardQuery, GuardStore};
+use cookieguard::guard::{GuardQuery, GuardState, GuardStore, RedisGuard, RedisSettings};
+use cookieguard::policy::Mode;
+use cookieguard::policy::Verdict;
 use cookieguard::session::{SessionHash, SessionWrite};
 use http::StatusCode;
 

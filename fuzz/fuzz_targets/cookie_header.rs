@@ -4,8 +4,7 @@
 
 use std::hash::RandomState;
 
-use cookieguard::decision::SessionCookieNames;
-use cookieguard::session::{RequestCookies, request_session};
+use cookieguard::session::{RequestCookies, SessionCookieNames, request_session};
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;

@@ -3,7 +3,7 @@
 //! first pass left no escapes.
 #![no_main]
 
-use cookieguard::routes::{PathPattern, normalise_path};
+use cookieguard::policy::{PathPattern, normalise_path};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

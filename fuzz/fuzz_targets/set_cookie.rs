@@ -6,8 +6,8 @@
 use std::time::SystemTime;
 
 use cookieguard::config::Config;
-use cookieguard::decision::{Mode, set_cookie_name};
-use cookieguard::session::is_deletion;
+use cookieguard::policy::Mode;
+use cookieguard::session::{is_deletion, set_cookie_name};
 use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use libfuzzer_sys::fuzz_target;
@@ -21,12 +21,13 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     for mode in [Mode::Strip, Mode::Guard, Mode::Report] {
-        let policy = Config { mode, ..Config::default() }.policy();
+        let decider = Config { mode, ..Config::default() }.decider();
+        let policy = &decider.policy;
         let _ = policy.session.position(set_cookie_name(data));
         let uri = Uri::from_static("/dashboard");
         let facts = policy.inspect(&Method::GET, &uri, &HeaderMap::new());
         let mut map = headers.clone();
-        policy.apply(&facts, StatusCode::OK, &mut map);
+        decider.decide_now(&facts, StatusCode::OK, &mut map);
         if mode == Mode::Strip {
             let kept = |m: &HeaderMap| {
                 m.get_all(SET_COOKIE)

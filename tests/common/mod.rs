@@ -130,7 +130,7 @@ pub async fn start_proxy(config: Config) -> ProxyHandle {
     };
     // No reloads here: the sender is dropped at once.
     let (_, reloads) = tokio::sync::mpsc::channel(1);
-    let task = tokio::spawn(cookieguard::server::run(
+    let task = tokio::spawn(cookieguard::proxy::server::run(
         listener,
         admin_listener,
         config,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use cookieguard::config::Config;
-use cookieguard::decision::Mode;
+use cookieguard::policy::Mode;
 use http::{Method, Request, Response, StatusCode};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;

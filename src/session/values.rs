@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use http::HeaderValue;
 use http::header::{COOKIE, SET_COOKIE};
 
-use crate::decision::{SessionCookieNames, set_cookie_name};
+use super::names::{SessionCookieNames, set_cookie_name};
 
 /// A 64-bit hash of a canonical session value. In memory, the hash is keyed
 /// with random per-process keys (aHash, `Guard::hasher`): hashes mean nothing

@@ -19,10 +19,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tracing::{debug, info, warn};
 
-use crate::admin::{self, AdminState};
+use super::handler::{Peer, Proxy};
 use crate::config::Config;
-use crate::metrics::Metrics;
-use crate::proxy::{Peer, Proxy};
+use crate::ops::admin::{self, AdminState};
+use crate::ops::metrics::Metrics;
 
 /// Serves until `shutdown` resolves, then stops accepting and gives in-flight
 /// requests `timeouts.shutdown_grace` to finish. The admin listener, if any,

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use lru::LruCache;
 
+use crate::policy::Verdict;
 use crate::session::{SessionHash, SessionWrite};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,28 +35,6 @@ struct Generation {
     /// The generation the latest authoritative write from this one started.
     latest_child: Option<GenerationId>,
     touched: Instant,
-}
-
-/// A refresh's fate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// The request's session is current: the refresh passes (expiry slides).
-    Pass,
-    /// The request's session was superseded by an update: a stale write.
-    Stale,
-    /// The request carried no session: only sign-in routes create sessions.
-    NoRequestSession,
-    /// A shared store did not answer (in time): nothing is known.
-    Unavailable(StoreFailure),
-}
-
-/// Why a shared store gave no verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreFailure {
-    /// No answer within the configured wait.
-    Timeout,
-    /// An error: connection refused or lost, or an error reply.
-    Error,
 }
 
 #[derive(Debug)]

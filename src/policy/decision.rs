@@ -2,7 +2,9 @@
 //!
 //! Synchronous and free of I/O. The proxy asks [`Policy::inspect`] about the
 //! request before forwarding it (the request is consumed by then) and
-//! [`Policy::apply`] about the response headers. A response's session cookies
+//! [`Policy::examine`] and [`Policy::finish`] about the response headers,
+//! with guard memory's [`Verdict`] in between when there is one (the guard
+//! layer asks it; this module never names a store). A response's session cookies
 //! are one family: all of them pass or all of them go, because NextAuth
 //! writes a chunked token together with `Max-Age=0` deletes of unused
 //! chunks, and a partial strip would leave the browser with a broken session.
@@ -11,16 +13,13 @@
 //! update header) are authoritative writes. Strip mode removes every other
 //! session write; guard mode removes only stale ones (see [`crate::guard`]).
 
-use std::sync::Arc;
-
 use http::header::{Entry, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 
-use crate::guard::Verdict;
-use crate::guard_store::{GuardQuery, GuardStore};
-use crate::routes::AllowRule;
-use crate::session::{self, RequestCookies};
+use super::outcome::{Authority, Outcome, StripReason, Verdict};
+use super::routes::AllowRule;
+use crate::session::{self, RequestCookies, SessionCookieNames};
 
 /// What to do with session cookies on responses of routes that are not allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -45,75 +44,7 @@ impl Mode {
     }
 }
 
-/// The configured session cookie base names. A cookie is a session cookie when
-/// its name equals a base name or is a base name plus `.` and digits (a chunk).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionCookieNames {
-    names: Vec<String>,
-}
-
-impl SessionCookieNames {
-    pub fn new<I, S>(names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Self {
-            names: names.into_iter().map(Into::into).collect(),
-        }
-    }
-
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
-
-    /// Whether a cookie name (as bytes, exactly as on the wire) is a session cookie.
-    pub fn matches(&self, cookie_name: &[u8]) -> bool {
-        self.position(cookie_name).is_some()
-    }
-
-    /// Where a session cookie sits in its family: the index of its base name
-    /// and its order (the plain name is 0, chunk `.N` is N + 1).
-    pub fn position(&self, cookie_name: &[u8]) -> Option<(usize, u64)> {
-        self.names
-            .iter()
-            .enumerate()
-            .find_map(
-                |(base_index, base)| match cookie_name.strip_prefix(base.as_bytes())? {
-                    [] => Some((base_index, 0)),
-                    [b'.', digits @ ..]
-                        if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) =>
-                    {
-                        let index = digits.iter().fold(0u64, |n, d| {
-                            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-                        });
-                        Some((base_index, index.saturating_add(1)))
-                    }
-                    _ => None,
-                },
-            )
-    }
-
-    /// Whether a `Set-Cookie` header value sets a session cookie.
-    pub fn is_session_set_cookie(&self, value: &HeaderValue) -> bool {
-        self.matches(set_cookie_name(value.as_bytes()))
-    }
-}
-
-/// The name of the cookie a `Set-Cookie` value sets, following RFC 6265 §5.2:
-/// the text before the first `=` of the part before the first `;`, with
-/// surrounding white space removed. A value without `=` sets a nameless cookie.
-pub fn set_cookie_name(value: &[u8]) -> &[u8] {
-    // One scan that stops at the end of the name: a `;` before any `=` means
-    // a nameless cookie. (Looking for the first `;` first scans the whole
-    // value: ~4 KiB per chunk of a chunked session token.)
-    match memchr::memchr2(b'=', b';', value) {
-        Some(end) if value[end] == b'=' => value[..end].trim_ascii(),
-        _ => &[],
-    }
-}
-
-/// The whole decision: session names, allow rules, mode and guard memory.
+/// The whole decision: session names, allow rules and mode.
 #[derive(Debug)]
 pub struct Policy {
     pub session: SessionCookieNames,
@@ -122,20 +53,23 @@ pub struct Policy {
     /// A response header by which the upstream marks a response as an
     /// authoritative session write; removed before the response goes out.
     pub update_header: Option<HeaderName>,
-    /// Generation memory, in guard and report modes; shared so that a
-    /// configuration reload keeps what it remembers.
-    pub guard: Option<Arc<GuardStore>>,
 }
 
 /// A response's decision between [`Policy::examine`] and [`Policy::finish`]:
-/// what the guard is asked, and what the rest of the decision already knows.
+/// what the decision already knows before guard memory has its say.
 #[derive(Debug, Clone, Copy)]
 pub struct Examined {
     cookies: usize,
     authority: Option<Authority>,
     strip_reason: Option<StripReason>,
-    /// The guard's question, when there is a guard and a session write.
-    pub query: Option<GuardQuery>,
+}
+
+impl Examined {
+    /// Whether the session write is authoritative (an update, sign-in or
+    /// sign-out): guard memory records it rather than judging it.
+    pub fn authoritative(&self) -> bool {
+        self.authority.is_some()
+    }
 }
 
 /// Which allow rule (by index) a request matched, if any. Cheap to carry from
@@ -168,64 +102,6 @@ impl From<Route> for RequestFacts {
     }
 }
 
-/// What made a session write authoritative.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Authority {
-    /// The request matched this allow rule (by index).
-    Rule(usize),
-    /// The upstream marked the response with the update header.
-    Marker,
-}
-
-/// What happened to a response's session cookies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The response sets no session cookie.
-    NoSessionCookie,
-    /// An authoritative write passed.
-    Allowed { by: Authority, cookies: usize },
-    /// Guard mode: a refresh of a current session passed (expiry slides).
-    Refreshed { cookies: usize },
-    /// Session cookies were removed.
-    Stripped { cookies: usize, reason: StripReason },
-    /// Report mode: nothing was removed; what strip and guard mode would have
-    /// removed, and why (`None`: that mode would have let them pass).
-    WouldStrip {
-        cookies: usize,
-        strip: Option<StripReason>,
-        guard: Option<StripReason>,
-    },
-}
-
-/// Why session cookies were (or would have been) removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StripReason {
-    /// No allow rule matches the request.
-    RouteNotAllowed,
-    /// The route is allowed, but the response is an error (4xx/5xx): Auth.js
-    /// middleware puts the old token even on a rejected update.
-    ErrorStatus { rule: usize },
-    /// Guard: the request's session was superseded by an update.
-    Stale,
-    /// Guard: the request carried no session, and only authoritative routes create one.
-    NoRequestSession,
-    /// Guard: the shared store did not answer in time. Stripping is the safe
-    /// side: the user loses one expiry extension, never an update.
-    StoreUnavailable,
-}
-
-impl StripReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StripReason::RouteNotAllowed => "route not allowed",
-            StripReason::ErrorStatus { .. } => "allowed route answered with an error status",
-            StripReason::Stale => "stale: the request's session was superseded by an update",
-            StripReason::NoRequestSession => "no session in the request",
-            StripReason::StoreUnavailable => "guard store unavailable: treated as stale",
-        }
-    }
-}
-
 impl Policy {
     /// Classifies a request; call before the request is forwarded.
     pub fn route(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Route {
@@ -240,7 +116,9 @@ impl Policy {
     pub fn inspect(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> RequestFacts {
         RequestFacts {
             route: self.route(method, uri, headers),
-            cookies: if self.guard.is_some() {
+            // Guard memory (guard and report modes) compares them with the
+            // response's session; strip mode needs nothing from them.
+            cookies: if self.mode != Mode::Strip {
                 RequestCookies::from_headers(headers)
             } else {
                 RequestCookies::default()
@@ -248,10 +126,10 @@ impl Policy {
         }
     }
 
-    /// The first half of a response's decision: removes the update marker,
-    /// counts the session cookies and, when a guard has a say, hashes what it
-    /// needs to know. `None`: the response sets no session cookie. Pass the
-    /// result to [`Policy::finish`] with the guard's verdict on its query.
+    /// The first half of a response's decision: removes the update marker
+    /// and counts the session cookies. `None`: the response sets no session
+    /// cookie. Pass the result to [`Policy::finish`] with guard memory's
+    /// verdict, if there is guard memory.
     pub fn examine(
         &self,
         request: &RequestFacts,
@@ -281,24 +159,15 @@ impl Policy {
             (None, Some(rule)) => Some(StripReason::ErrorStatus { rule }),
             (None, None) => Some(StripReason::RouteNotAllowed),
         };
-        let query = self.guard.as_ref().and_then(|guard| {
-            guard.query(
-                &self.session,
-                &request.cookies,
-                headers,
-                authority.is_some(),
-            )
-        });
         Some(Examined {
             cookies,
             authority,
             strip_reason,
-            query,
         })
     }
 
-    /// The second half: decides the fate of the session cookies from the
-    /// guard's verdict on [`Examined::query`] (`None` without a guard) and,
+    /// The second half: decides the fate of the session cookies from guard
+    /// memory's verdict (`None` without guard memory) and,
     /// unless in report mode, applies it. Other headers, and `Set-Cookie`
     /// lines for other cookies, keep their values and their order. In strip
     /// mode nothing is allocated unless something is removed.
@@ -312,7 +181,6 @@ impl Policy {
             cookies,
             authority,
             strip_reason,
-            ..
         } = examined;
         let guard_reason = match verdict {
             None | Some(Verdict::Pass) => None,
@@ -354,23 +222,18 @@ impl Policy {
         }
     }
 
-    /// The whole decision in one call, for guards that answer at once (the
-    /// in-memory store; a Redis store needs [`GuardStore::judge`]'s round
-    /// trip, so here its verdict counts as unavailable).
+    /// The whole decision in one call, without guard memory (strip mode,
+    /// and report mode's strip half).
     pub fn apply(
         &self,
         request: &RequestFacts,
         status: StatusCode,
         headers: &mut HeaderMap,
     ) -> Outcome {
-        let Some(examined) = self.examine(request, status, headers) else {
-            return Outcome::NoSessionCookie;
-        };
-        let verdict = match (&self.guard, examined.query) {
-            (Some(guard), Some(query)) => Some(guard.judge_now(query)),
-            _ => None,
-        };
-        self.finish(examined, verdict, headers)
+        match self.examine(request, status, headers) {
+            Some(examined) => self.finish(examined, None, headers),
+            None => Outcome::NoSessionCookie,
+        }
     }
 
     /// One session line (the usual refresh) cannot repeat a name: skip the
@@ -441,7 +304,6 @@ mod tests {
         };
         Policy {
             update_header: None,
-            guard: None,
             session: names(),
             allow: vec![
                 rule(&["POST"], "/api/auth/session"),
@@ -481,91 +343,6 @@ mod tests {
             &uri.parse().unwrap(),
             &HeaderMap::new(),
         )
-    }
-
-    #[test]
-    fn cookie_names_from_set_cookie() {
-        let cases: &[(&[u8], &[u8])] = &[
-            (b"a=b", b"a"),
-            (b"a=b; Path=/; HttpOnly", b"a"),
-            (b"  a  =b", b"a"),
-            (b"a=", b"a"),
-            (b"a=b=c", b"a"),
-            (b"=b", b""),
-            (b"nameless", b""),
-            (b"nameless; a=b", b""),
-            (b"", b""),
-            (b";", b""),
-            (b"a\tb=c", b"a\tb"),
-            (b"\xff\xfe=v", b"\xff\xfe"),
-            (
-                b"next-auth.session-token=eyJ; Expires=Wed, 21 Oct 2026 07:28:00 GMT",
-                b"next-auth.session-token",
-            ),
-        ];
-        for (value, name) in cases {
-            assert_eq!(
-                set_cookie_name(value),
-                *name,
-                "{:?}",
-                String::from_utf8_lossy(value)
-            );
-        }
-    }
-
-    #[test]
-    fn session_names_and_chunks() {
-        let n = names();
-        for base in DEFAULT_NAMES {
-            assert!(n.matches(base.as_bytes()), "{base}");
-            for chunk in [".0", ".1", ".9", ".10", ".123"] {
-                let name = format!("{base}{chunk}");
-                assert!(n.matches(name.as_bytes()), "{name}");
-            }
-        }
-    }
-
-    #[test]
-    fn look_alike_names_are_not_session_cookies() {
-        let n = names();
-        for name in [
-            "next-auth.session-token-extra",
-            "next-auth.session-token.",
-            "next-auth.session-token.x",
-            "next-auth.session-token.1a",
-            "next-auth.session-token.-1",
-            "next-auth.session-token..1",
-            "next-auth.session-token.1.2",
-            "next-auth.session-tokens",
-            "next-auth.csrf-token",
-            "__Host-next-auth.csrf-token",
-            "next-auth.callback-url",
-            "__Secure-next-auth.callback-url",
-            "next-auth.pkce.code_verifier",
-            "authjs.csrf-token",
-            "authjs.callback-url",
-            "authjs.challenge",
-            "Next-Auth.Session-Token",
-            "NEXT-AUTH.SESSION-TOKEN",
-            "__secure-next-auth.session-token",
-            "__Host-next-auth.session-token",
-            "x-next-auth.session-token",
-            "session-token",
-            "next-auth",
-            "",
-            "theme",
-        ] {
-            assert!(!n.matches(name.as_bytes()), "{name}");
-        }
-    }
-
-    #[test]
-    fn custom_names() {
-        let n = SessionCookieNames::new(["my.session"]);
-        assert!(n.matches(b"my.session"));
-        assert!(n.matches(b"my.session.3"));
-        assert!(!n.matches(b"next-auth.session-token"));
-        assert!(!n.matches(b"my.sessions"));
     }
 
     #[test]

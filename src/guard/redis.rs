@@ -1,7 +1,7 @@
 //! Guard mode's memory in Redis, shared by every replica, so an update
 //! through one replica makes a stale refresh through another one stale.
 //!
-//! The entries are those of [`crate::guard::GuardState`], with the same
+//! The entries are those of [`crate::guard::memory::GuardState`], with the same
 //! meaning and the same expiry (`PX`): `{prefix}:v:{hash}` names a session
 //! value's generation, `{prefix}:g:{id}` says whether a generation was
 //! superseded and which generation an update started from it, and
@@ -21,8 +21,8 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tracing::{info, warn};
 
-use crate::guard::{StoreFailure, Verdict};
-use crate::guard_store::GuardQuery;
+use super::store::GuardQuery;
+use crate::policy::{StoreFailure, Verdict};
 use crate::session::{SessionHash, SessionWrite, SharedHasher};
 
 /// `ARGV`: operation (`u` record an update, `r` judge a refresh), the

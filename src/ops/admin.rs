@@ -17,8 +17,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tracing::debug;
 
+use super::metrics::Metrics;
 use crate::config::Upstream;
-use crate::metrics::Metrics;
 
 /// How long `/readyz` waits for the upstream to accept a connection.
 const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(1);

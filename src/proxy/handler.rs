@@ -13,16 +13,15 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use tracing::{debug, info, warn};
 
-use crate::body::IdleTimeout;
-use crate::config::Config;
-use crate::decision::{Outcome, Policy, RequestFacts, Route, StripReason};
-use crate::guard::Verdict;
 use ipnet::IpNet;
 
-use crate::headers;
-use crate::metrics::{Metrics, UpstreamFailure};
-use crate::upgrade;
-use crate::upstream::{UpstreamBody, UpstreamPool};
+use super::body::IdleTimeout;
+use super::upstream::{UpstreamBody, UpstreamPool};
+use super::{headers, upgrade};
+use crate::config::Config;
+use crate::guard::Decider;
+use crate::ops::metrics::{Metrics, UpstreamFailure};
+use crate::policy::{Outcome, Route, StripReason};
 
 /// Upstream bodies stream through untouched (with an idle timeout); local
 /// answers are small and whole.
@@ -47,7 +46,7 @@ impl Peer {
 }
 
 pub struct Proxy {
-    policy: Policy,
+    decider: Decider,
     /// The upstream's authority as a `Host` value, for requests without one.
     upstream_host: HeaderValue,
     pool: Arc<UpstreamPool>,
@@ -66,16 +65,16 @@ impl Proxy {
     /// A proxy for a reloaded configuration. Guard memory carries over when
     /// both use it, so a reload does not forget which sessions are stale.
     pub fn replacing(previous: Option<&Proxy>, config: &Config, metrics: Arc<Metrics>) -> Proxy {
-        let mut policy = config.policy();
+        let mut decider = config.decider();
         if let (Some(kept), Some(new)) = (
-            previous.and_then(|p| p.policy.guard.as_ref()),
-            &policy.guard,
+            previous.and_then(|p| p.decider.store.as_ref()),
+            &decider.store,
         ) && kept.same_place(new)
         {
-            policy.guard = Some(Arc::clone(kept));
+            decider.store = Some(Arc::clone(kept));
         }
         Proxy {
-            policy,
+            decider,
             upstream_host: HeaderValue::from_str(config.upstream.authority().as_str())
                 .expect("an authority is a valid header value"),
             pool: UpstreamPool::new(&config.upstream, &config.timeouts),
@@ -130,6 +129,7 @@ impl Proxy {
             );
         }
         let facts = self
+            .decider
             .policy
             .inspect(request.method(), request.uri(), request.headers());
         let upgrade = headers::requested_upgrade(request.headers())
@@ -230,7 +230,13 @@ impl Proxy {
             headers::set_upgrade(response.headers_mut(), protocol);
         }
         let status = response.status();
-        let outcome = self.decide(&facts, status, response.headers_mut()).await;
+        let (outcome, store_failure) = self
+            .decider
+            .decide(&facts, status, response.headers_mut())
+            .await;
+        if let Some(failure) = store_failure {
+            self.metrics.guard_store_failed(failure);
+        }
         log_outcome(outcome, method, original_uri, facts.route);
         self.metrics.session_outcome(outcome, facts.route.rule());
         let body_idle = self.body_idle;
@@ -255,30 +261,6 @@ impl Proxy {
         let value = host.clone().unwrap_or_else(|| self.upstream_host.clone());
         request.headers_mut().insert(HOST, value);
         host
-    }
-
-    /// The decision on a response's session cookies, with the guard's
-    /// verdict when it has a say (a Redis store answers over the network).
-    async fn decide(
-        &self,
-        facts: &RequestFacts,
-        status: StatusCode,
-        headers: &mut http::HeaderMap,
-    ) -> Outcome {
-        let Some(examined) = self.policy.examine(facts, status, headers) else {
-            return Outcome::NoSessionCookie;
-        };
-        let verdict = match (&self.policy.guard, examined.query) {
-            (Some(guard), Some(query)) => {
-                let verdict = guard.judge(query).await;
-                if let Verdict::Unavailable(failure) = verdict {
-                    self.metrics.guard_store_failed(failure);
-                }
-                Some(verdict)
-            }
-            _ => None,
-        };
-        self.policy.finish(examined, verdict, headers)
     }
 }
 
@@ -357,13 +339,13 @@ fn local(status: StatusCode, text: &str) -> Response<ResponseBody> {
 mod tests {
     use super::*;
     use crate::config::StoreKind;
-    use crate::decision::Mode;
-    use crate::guard_store::GuardStore;
+    use crate::guard::GuardStore;
+    use crate::policy::Mode;
 
     fn same_store(a: &Proxy, b: &Proxy) -> bool {
         Arc::ptr_eq(
-            a.policy.guard.as_ref().unwrap(),
-            b.policy.guard.as_ref().unwrap(),
+            a.decider.store.as_ref().unwrap(),
+            b.decider.store.as_ref().unwrap(),
         )
     }
 
@@ -384,7 +366,7 @@ mod tests {
         let redis = Proxy::replacing(Some(&reloaded), &config, Arc::clone(&metrics));
         assert!(!same_store(&reloaded, &redis));
         assert!(matches!(
-            **redis.policy.guard.as_ref().unwrap(),
+            **redis.decider.store.as_ref().unwrap(),
             GuardStore::Redis(_)
         ));
         let redis_again = Proxy::replacing(Some(&redis), &config, Arc::clone(&metrics));

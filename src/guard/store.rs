@@ -7,10 +7,10 @@ use std::time::{Instant, SystemTime};
 
 use http::HeaderMap;
 
-use crate::decision::SessionCookieNames;
-use crate::guard::{Guard, Verdict};
-use crate::guard_redis::RedisGuard;
-use crate::session::{self, RequestCookies, SessionHash, SessionWrite};
+use super::memory::Guard;
+use super::redis::RedisGuard;
+use crate::policy::{StoreFailure, Verdict};
+use crate::session::{self, RequestCookies, SessionCookieNames, SessionHash, SessionWrite};
 
 /// What guard mode needs to know about one response with a session write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,7 @@ impl GuardStore {
     /// Redis store cannot, and its verdict is unavailable.
     pub fn judge_now(&self, query: GuardQuery) -> Verdict {
         let GuardStore::Memory(guard) = self else {
-            return Verdict::Unavailable(crate::guard::StoreFailure::Timeout);
+            return Verdict::Unavailable(StoreFailure::Timeout);
         };
         let now = Instant::now();
         let mut state = guard.lock();

@@ -1,0 +1,80 @@
+//! Guard memory: which session values belong to which generation, and which
+//! generations an update has superseded ([`memory`]); where that memory lives,
+//! this process or Redis shared by replicas ([`store`], [`redis`]); and the
+//! [`Decider`] that asks it between the two halves of the pure decision.
+//! Depends on [`crate::session`] and [`crate::policy`] only.
+
+pub mod memory;
+pub mod redis;
+pub mod store;
+
+use std::sync::Arc;
+
+use http::{HeaderMap, StatusCode};
+
+pub use memory::{Guard, GuardState};
+pub use redis::{RedisGuard, RedisSettings};
+pub use store::{GuardQuery, GuardStore};
+
+use crate::policy::{Outcome, Policy, RequestFacts, StoreFailure, Verdict};
+
+/// The decision and the guard memory it consults (guard and report modes).
+#[derive(Debug)]
+pub struct Decider {
+    pub policy: Policy,
+    /// Shared so that a configuration reload keeps what it remembers.
+    pub store: Option<Arc<GuardStore>>,
+}
+
+impl Decider {
+    /// The decision on a response's session cookies, with guard memory's
+    /// verdict when it has a say (a Redis store answers over the network).
+    /// The store failure, if any, is returned for the metrics.
+    pub async fn decide(
+        &self,
+        facts: &RequestFacts,
+        status: StatusCode,
+        headers: &mut HeaderMap,
+    ) -> (Outcome, Option<StoreFailure>) {
+        let Some(examined) = self.policy.examine(facts, status, headers) else {
+            return (Outcome::NoSessionCookie, None);
+        };
+        let verdict = match self.query(facts, examined.authoritative(), headers) {
+            Some((store, query)) => Some(store.judge(query).await),
+            None => None,
+        };
+        let failure = match verdict {
+            Some(Verdict::Unavailable(failure)) => Some(failure),
+            _ => None,
+        };
+        (self.policy.finish(examined, verdict, headers), failure)
+    }
+
+    /// [`Decider::decide`] without waiting: the memory store answers at once;
+    /// a Redis store cannot, and its verdict counts as unavailable.
+    pub fn decide_now(
+        &self,
+        facts: &RequestFacts,
+        status: StatusCode,
+        headers: &mut HeaderMap,
+    ) -> Outcome {
+        let Some(examined) = self.policy.examine(facts, status, headers) else {
+            return Outcome::NoSessionCookie;
+        };
+        let verdict = self
+            .query(facts, examined.authoritative(), headers)
+            .map(|(store, query)| store.judge_now(query));
+        self.policy.finish(examined, verdict, headers)
+    }
+
+    fn query(
+        &self,
+        facts: &RequestFacts,
+        authoritative: bool,
+        headers: &HeaderMap,
+    ) -> Option<(&GuardStore, GuardQuery)> {
+        let store = self.store.as_deref()?;
+        let query = store.query(&self.policy.session, &facts.cookies, headers, authoritative)?;
+        Some((store, query))
+    }
+}

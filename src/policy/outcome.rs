@@ -1,0 +1,84 @@
+//! What the decision says about a response's session cookies, and what guard
+//! memory tells it: plain data that crosses the layers (the proxy logs and
+//! counts outcomes; a guard store answers with a verdict) without any of them
+//! knowing the others.
+
+/// What made a session write authoritative.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authority {
+    /// The request matched this allow rule (by index).
+    Rule(usize),
+    /// The upstream marked the response with the update header.
+    Marker,
+}
+
+/// What happened to a response's session cookies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The response sets no session cookie.
+    NoSessionCookie,
+    /// An authoritative write passed.
+    Allowed { by: Authority, cookies: usize },
+    /// Guard mode: a refresh of a current session passed (expiry slides).
+    Refreshed { cookies: usize },
+    /// Session cookies were removed.
+    Stripped { cookies: usize, reason: StripReason },
+    /// Report mode: nothing was removed; what strip and guard mode would have
+    /// removed, and why (`None`: that mode would have let them pass).
+    WouldStrip {
+        cookies: usize,
+        strip: Option<StripReason>,
+        guard: Option<StripReason>,
+    },
+}
+
+/// Why session cookies were (or would have been) removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StripReason {
+    /// No allow rule matches the request.
+    RouteNotAllowed,
+    /// The route is allowed, but the response is an error (4xx/5xx): Auth.js
+    /// middleware puts the old token even on a rejected update.
+    ErrorStatus { rule: usize },
+    /// Guard: the request's session was superseded by an update.
+    Stale,
+    /// Guard: the request carried no session, and only authoritative routes create one.
+    NoRequestSession,
+    /// Guard: the shared store did not answer in time. Stripping is the safe
+    /// side: the user loses one expiry extension, never an update.
+    StoreUnavailable,
+}
+
+impl StripReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StripReason::RouteNotAllowed => "route not allowed",
+            StripReason::ErrorStatus { .. } => "allowed route answered with an error status",
+            StripReason::Stale => "stale: the request's session was superseded by an update",
+            StripReason::NoRequestSession => "no session in the request",
+            StripReason::StoreUnavailable => "guard store unavailable: treated as stale",
+        }
+    }
+}
+
+/// A refresh's fate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The request's session is current: the refresh passes (expiry slides).
+    Pass,
+    /// The request's session was superseded by an update: a stale write.
+    Stale,
+    /// The request carried no session: only sign-in routes create sessions.
+    NoRequestSession,
+    /// A shared store did not answer (in time): nothing is known.
+    Unavailable(StoreFailure),
+}
+
+/// Why a shared store gave no verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreFailure {
+    /// No answer within the configured wait.
+    Timeout,
+    /// An error: connection refused or lost, or an error reply.
+    Error,
+}
