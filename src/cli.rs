@@ -99,6 +99,14 @@ pub struct Settings {
         global = true
     )]
     pub redis_url: Option<String>,
+    /// File with the app's AUTH_SECRET / NEXTAUTH_SECRET (one per line, newest first), to read session tokens; without it COOKIEGUARD_SESSION_SECRET, then [session] secret_file, then AUTH_SECRET(_1.._3) / NEXTAUTH_SECRET are used
+    #[arg(
+        long,
+        env = "COOKIEGUARD_SESSION_SECRET_FILE",
+        value_name = "FILE",
+        global = true
+    )]
+    pub session_secret_file: Option<PathBuf>,
 }
 
 fn redis_url(url: &str) -> Result<String, String> {
@@ -155,6 +163,7 @@ impl Settings {
             threads: self.threads,
             guard_store: self.guard_store,
             redis_url: self.redis_url.clone(),
+            session_secret_file: self.session_secret_file.clone(),
         }
     }
 }
@@ -166,6 +175,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Check) => {
             println!("# cookieguard effective configuration (defaults filled in)");
             print!("{}", config.to_toml());
+            println!("# session secret: {}", config.session.secrets.describe());
             Ok(())
         }
         Some(Command::Healthcheck) => healthcheck(&config),
@@ -292,8 +302,14 @@ fn serve(config: Config, settings: Settings) -> Result<(), CliError> {
             upstream = %config.upstream,
             mode = %config.mode.as_str(),
             allow_rules = config.allow.len(),
+            session_secret = %config.session.secrets.describe(),
             "cookieguard listening"
         );
+        if config.session.secrets.is_empty() {
+            info!(
+                "no session secret configured (AUTH_SECRET, NEXTAUTH_SECRET, COOKIEGUARD_SESSION_SECRET or --session-secret-file): sign-in, sign-out and /api/auth updates are recognised by their shape, but a server-action update in an app without middleware, or a custom update route, needs the secret (or an allow rule) to pass"
+            );
+        }
         // SIGHUP re-reads the same file, environment and flags; a bad file is
         // reported and the running configuration stays.
         let (reloads, received) = tokio::sync::mpsc::channel(1);

@@ -113,15 +113,23 @@ fn metric(text: &str, series: &str) -> Option<f64> {
 async fn metrics_count_known_traffic() {
     let proxy = start_proxy(with_admin(config_for(session_upstream().await))).await;
     let admin = proxy.admin.unwrap();
-    for (method, path) in [
-        (Method::GET, "/"),
-        (Method::GET, "/page"),
-        (Method::POST, "/api/auth/session"),
-        (Method::CONNECT, "/"),
+    // The last request carries no session: the session the response
+    // creates is a sign-in, which passes on any route.
+    for (method, path, cookie) in [
+        (Method::GET, "/", "next-auth.session-token=OLD"),
+        (Method::GET, "/page", "next-auth.session-token=OLD"),
+        (
+            Method::POST,
+            "/api/auth/session",
+            "next-auth.session-token=OLD",
+        ),
+        (Method::CONNECT, "/", ""),
+        (Method::GET, "/welcome", "theme=dark"),
     ] {
         let request = Request::builder()
             .method(method)
             .uri(proxy.url(path))
+            .header("cookie", cookie)
             .body(full(""))
             .unwrap();
         let response = within("request", client().request(request)).await.unwrap();
@@ -141,7 +149,7 @@ async fn metrics_count_known_traffic() {
     let (status, text) = get(format!("http://{admin}/metrics")).await;
     assert_eq!(status, StatusCode::OK);
     let expect = [
-        ("cookieguard_requests_total{class=\"2xx\"}", 3.0),
+        ("cookieguard_requests_total{class=\"2xx\"}", 4.0),
         ("cookieguard_requests_total{class=\"4xx\"}", 1.0),
         ("cookieguard_requests_total{class=\"5xx\"}", 0.0),
         (
@@ -149,10 +157,15 @@ async fn metrics_count_known_traffic() {
             2.0,
         ),
         (
-            "cookieguard_session_cookie_responses_total{action=\"passed\",reason=\"authoritative\",rule=\"0\"}",
+            "cookieguard_session_cookie_responses_total{action=\"passed\",reason=\"allowed route\",rule=\"0\"}",
             1.0,
         ),
-        ("cookieguard_upstream_response_seconds_count", 3.0),
+        (
+            "cookieguard_session_cookie_responses_total{action=\"passed\",reason=\"sign-in\",rule=\"\"}",
+            1.0,
+        ),
+        ("cookieguard_session_tokens_unreadable_total", 0.0),
+        ("cookieguard_upstream_response_seconds_count", 4.0),
     ];
     for (series, value) in expect {
         assert_eq!(metric(&text, series), Some(value), "{series} in\n{text}");

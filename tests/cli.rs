@@ -468,11 +468,13 @@ async fn sighup_reloads_atomically_and_rejects_a_bad_config() {
             .arg(&path),
     );
     let port = listen_port(&process.wait_for("cookieguard listening"));
+    // The request carries a session, so the response's copy is a refresh.
     let session_cookies = |path: &'static str| async move {
-        let url = format!("http://127.0.0.1:{port}{path}");
-        let response = within("request", client().get(url.parse().unwrap()))
-            .await
+        let request = Request::get(format!("http://127.0.0.1:{port}{path}"))
+            .header("cookie", "next-auth.session-token=OLD")
+            .body(full(""))
             .unwrap();
+        let response = within("request", client().request(request)).await.unwrap();
         let count = set_cookies(response.headers())
             .iter()
             .filter(|c| c.starts_with("next-auth.session-token="))

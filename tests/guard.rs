@@ -109,18 +109,20 @@ async fn refreshes_slide_in_guard_mode_and_are_stripped_in_strip_mode() {
     );
 }
 
+/// A session created for a request that carried none is a sign-in on any
+/// route: Auth.js v5 signs in with a server action, `POST <page>`.
 #[tokio::test]
-async fn without_a_session_in_the_request_only_sign_in_sets_one() {
+async fn a_session_created_for_a_request_without_one_is_a_sign_in_anywhere() {
     let s = setup(Mode::Guard).await;
     let page = done(send(
         &s,
-        Method::GET,
-        "/",
+        Method::POST,
+        "/login",
         None,
-        &[("x-respond-with", "NEW")],
+        &[("x-respond-with", "FROM-ACTION"), ("next-action", "7f3a")],
     ))
     .await;
-    assert_eq!(page.write, Write::Nothing);
+    assert_eq!(page.write, Write::Set("FROM-ACTION".into()));
     let sign_in = done(send(
         &s,
         Method::POST,
@@ -133,8 +135,11 @@ async fn without_a_session_in_the_request_only_sign_in_sets_one() {
     assert_eq!(written(refresh(&s, "NEW", "NEWa", None)).await, set("NEWa"));
 }
 
+/// A response that leaves the browser without a session is a sign-out and
+/// passes, even from a request an update superseded: passing it can only
+/// sign someone out, never leave them signed in.
 #[tokio::test]
-async fn deletes_pass_for_live_sessions_and_not_for_stale_ones() {
+async fn deletes_pass_for_live_and_for_stale_sessions() {
     let s = setup(Mode::Guard).await;
     let live = done(send(
         &s,
@@ -154,7 +159,7 @@ async fn deletes_pass_for_live_sessions_and_not_for_stale_ones() {
         &[("x-delete", "1")],
     ))
     .await;
-    assert_eq!(stale.write, Write::Nothing);
+    assert_eq!(stale.write, Write::Delete);
 }
 
 #[tokio::test]

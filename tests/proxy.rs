@@ -14,7 +14,7 @@ use hyper::body::{Frame, Incoming};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const SESSION: &str = "next-auth.session-token=SECRET-SESSION-VALUE; Path=/; Expires=Wed, 21 Oct 2026 07:28:00 GMT; HttpOnly; SameSite=Lax";
+const SESSION: &str = "next-auth.session-token=SECRET-SESSION-VALUE; Path=/; Expires=Tue, 21 Oct 2036 07:28:00 GMT; HttpOnly; SameSite=Lax";
 const THEME: &str = "theme=dark; Path=/";
 const CSRF: &str = "next-auth.csrf-token=csrf123%7Chash; Path=/; HttpOnly; SameSite=Lax";
 
@@ -32,10 +32,16 @@ async fn cookie_upstream() -> std::net::SocketAddr {
     .await
 }
 
+/// The browser's session, so a session cookie in the response is a refresh
+/// (a request without one would make it a sign-in, which always passes).
+const REQUEST_SESSION: &str = "next-auth.session-token=OLD-SESSION; authjs.session-token=OLD; __Secure-authjs.session-token=OLD";
+
+/// A request from a signed-in browser.
 async fn send(method: Method, url: &str) -> Response<Incoming> {
     let request = Request::builder()
         .method(method)
         .uri(url)
+        .header("cookie", REQUEST_SESSION)
         .body(full(""))
         .unwrap();
     within("request", client().request(request)).await.unwrap()
@@ -208,7 +214,12 @@ async fn http2_clients_get_a_host_header_from_the_authority() {
     let proxy = start_proxy(config_for(upstream)).await;
     let response = within(
         "h2 request",
-        h2_client().get(proxy.url("/page").parse().unwrap()),
+        h2_client().request(
+            Request::get(proxy.url("/page"))
+                .header("cookie", REQUEST_SESSION)
+                .body(full(""))
+                .unwrap(),
+        ),
     )
     .await
     .unwrap();
@@ -265,7 +276,9 @@ async fn http_1_0_upstream_answers_in_the_clients_version() {
     let proxy = start_proxy(config_for(upstream)).await;
     let answer = raw_exchange(
         &proxy,
-        "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        &format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nCookie: {REQUEST_SESSION}\r\nConnection: close\r\n\r\n"
+        ),
     )
     .await;
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");

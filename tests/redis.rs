@@ -152,8 +152,8 @@ async fn redis_gives_the_verdicts_of_the_memory_store() {
             match step {
                 Update(request, write) => {
                     let q = query(true, request, write);
-                    memory.record_update(q.request, q.write, now);
-                    assert_eq!(store.judge(q).await, PASS, "{name}, step {at}");
+                    let in_memory = memory.record_update(q.request, q.write, now);
+                    assert_eq!(store.judge(q).await, in_memory, "{name}, step {at}");
                 }
                 Refresh(request, write, expected) => {
                     let q = query(false, request, write);

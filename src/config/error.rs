@@ -18,6 +18,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Secret(#[from] super::secrets::SecretError),
     /// Settings that do not fit together, not all from the file.
     #[error("{0}")]
     Setting(String),

@@ -8,6 +8,7 @@
 mod error;
 mod redact;
 mod schema;
+pub mod secrets;
 mod values;
 
 use std::net::SocketAddr;
@@ -30,8 +31,9 @@ pub use schema::{
 pub use values::{BasePath, Upstream, UpstreamError};
 
 use crate::guard::{Decider, Guard, GuardStore, RedisGuard, RedisSettings};
-use crate::policy::{AllowRule, Mode, Policy};
+use crate::policy::{AllowRule, Mode, Policy, SessionReading};
 use crate::session::SessionCookieNames;
+use crate::session::token::TokenReader;
 
 /// The effective configuration, every default filled in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -91,6 +93,8 @@ pub struct Overrides {
     pub threads: Option<usize>,
     pub guard_store: Option<StoreKind>,
     pub redis_url: Option<String>,
+    /// `--session-secret-file`: wins over every other source of the secret.
+    pub session_secret_file: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -113,6 +117,11 @@ impl Config {
         };
         let mut config = Config::from(from_file);
         config.apply(overrides);
+        config.session.secrets = secrets::resolve(
+            overrides.session_secret_file.as_deref(),
+            config.session.secret_file.as_deref(),
+            |name| std::env::var(name).ok(),
+        )?;
         config.check_combination(file.zip(source.as_deref()))?;
         Ok(config)
     }
@@ -187,6 +196,11 @@ impl Config {
             update_header: (!self.guard.update_header.is_empty()).then(|| {
                 HeaderName::from_bytes(self.guard.update_header.as_bytes())
                     .expect("validated when the config was read")
+            }),
+            // Keys are derived here, once per secret and cookie name.
+            reading: (!self.session.secrets.is_empty()).then(|| SessionReading {
+                reader: TokenReader::new(&self.session.secrets.secrets, &self.session.cookies),
+                volatile_claims: self.session.volatile_claims.clone(),
             }),
         }
     }

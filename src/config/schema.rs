@@ -3,6 +3,7 @@
 //! read. Unknown keys are errors, so a typo never passes silently.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use http::HeaderName;
@@ -10,6 +11,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::redact::{redacted_redis_url, redis_url};
+use super::secrets::SessionSecrets;
 use super::values::{BasePath, Upstream};
 use crate::policy::{AllowRule, Mode};
 
@@ -90,14 +92,38 @@ pub const GUARD_TTL_MARGIN: Duration = Duration::from_secs(30);
 #[serde(deny_unknown_fields)]
 pub struct Session {
     /// Exact base names; `name.0`, `name.1`, … match automatically.
-    #[serde(deserialize_with = "cookie_names")]
+    #[serde(deserialize_with = "cookie_names", default = "default_cookies")]
     pub cookies: Vec<String>,
+    /// A file with the app's secret (`AUTH_SECRET` / `NEXTAUTH_SECRET`), one
+    /// per line, newest first. Without it the environment is looked at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<PathBuf>,
+    /// Claims that change on every encode and never make a change.
+    #[serde(default = "default_volatile_claims")]
+    pub volatile_claims: Vec<String>,
+    /// The secrets found; not a file key (`check` prints `***` and the source).
+    #[serde(skip)]
+    pub secrets: SessionSecrets,
 }
+
+fn default_cookies() -> Vec<String> {
+    DEFAULT_SESSION_COOKIES.map(String::from).to_vec()
+}
+
+fn default_volatile_claims() -> Vec<String> {
+    DEFAULT_VOLATILE_CLAIMS.map(String::from).to_vec()
+}
+
+/// Claims NextAuth sets anew on every encode.
+pub const DEFAULT_VOLATILE_CLAIMS: [&str; 3] = ["iat", "exp", "jti"];
 
 impl Default for Session {
     fn default() -> Self {
         Self {
-            cookies: DEFAULT_SESSION_COOKIES.map(String::from).to_vec(),
+            cookies: default_cookies(),
+            secret_file: None,
+            volatile_claims: default_volatile_claims(),
+            secrets: SessionSecrets::default(),
         }
     }
 }

@@ -70,16 +70,26 @@ impl GuardState {
 
     /// An authoritative write: supersedes the request's generation (and what
     /// earlier writes from it started), and starts a generation for the value
-    /// it sets.
+    /// it sets. [`Verdict::Stale`] when the request's generation had already
+    /// been superseded (a change from a request older than an update); the
+    /// write is recorded all the same, as the latest.
     pub fn record_update(
         &mut self,
         request: Option<SessionHash>,
         write: SessionWrite,
         now: Instant,
-    ) {
+    ) -> Verdict {
         self.expire(now);
+        let mut verdict = Verdict::Pass;
         let parent = request.map(|hash| {
             let generation = self.generation_of(hash, now);
+            if self
+                .generations
+                .peek(&generation)
+                .is_some_and(|g| g.superseded)
+            {
+                verdict = Verdict::Stale;
+            }
             self.touch(hash, generation, now);
             self.supersede(generation);
             generation
@@ -94,6 +104,7 @@ impl GuardState {
             }
         }
         self.enforce_capacity();
+        verdict
     }
 
     /// A refresh: passes unless its request's session was superseded. A value

@@ -9,6 +9,7 @@ pub mod redis;
 pub mod store;
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use http::{HeaderMap, StatusCode};
 
@@ -16,7 +17,7 @@ pub use memory::{Guard, GuardState};
 pub use redis::{RedisGuard, RedisSettings};
 pub use store::{GuardQuery, GuardStore};
 
-use crate::policy::{Outcome, Policy, RequestFacts, StoreFailure, Verdict};
+use crate::policy::{Decision, Examined, Policy, RequestFacts, Verdict};
 
 /// The decision and the guard memory it consults (guard and report modes).
 #[derive(Debug)]
@@ -29,25 +30,21 @@ pub struct Decider {
 impl Decider {
     /// The decision on a response's session cookies, with guard memory's
     /// verdict when it has a say (a Redis store answers over the network).
-    /// The store failure, if any, is returned for the metrics.
     pub async fn decide(
         &self,
         facts: &RequestFacts,
         status: StatusCode,
         headers: &mut HeaderMap,
-    ) -> (Outcome, Option<StoreFailure>) {
-        let Some(examined) = self.policy.examine(facts, status, headers) else {
-            return (Outcome::NoSessionCookie, None);
+    ) -> Decision {
+        let now = SystemTime::now();
+        let Some(examined) = self.policy.examine(facts, status, headers, now) else {
+            return Decision::NO_SESSION_COOKIE;
         };
-        let verdict = match self.query(facts, examined.authoritative(), headers) {
+        let verdict = match self.query(facts, examined.authoritative(), headers, now) {
             Some((store, query)) => Some(store.judge(query).await),
             None => None,
         };
-        let failure = match verdict {
-            Some(Verdict::Unavailable(failure)) => Some(failure),
-            _ => None,
-        };
-        (self.policy.finish(examined, verdict, headers), failure)
+        self.finish(examined, verdict, headers)
     }
 
     /// [`Decider::decide`] without waiting: the memory store answers at once;
@@ -57,14 +54,15 @@ impl Decider {
         facts: &RequestFacts,
         status: StatusCode,
         headers: &mut HeaderMap,
-    ) -> Outcome {
-        let Some(examined) = self.policy.examine(facts, status, headers) else {
-            return Outcome::NoSessionCookie;
+    ) -> Decision {
+        let now = SystemTime::now();
+        let Some(examined) = self.policy.examine(facts, status, headers, now) else {
+            return Decision::NO_SESSION_COOKIE;
         };
         let verdict = self
-            .query(facts, examined.authoritative(), headers)
+            .query(facts, examined.authoritative(), headers, now)
             .map(|(store, query)| store.judge_now(query));
-        self.policy.finish(examined, verdict, headers)
+        self.finish(examined, verdict, headers)
     }
 
     fn query(
@@ -72,9 +70,36 @@ impl Decider {
         facts: &RequestFacts,
         authoritative: bool,
         headers: &HeaderMap,
+        now: SystemTime,
     ) -> Option<(&GuardStore, GuardQuery)> {
         let store = self.store.as_deref()?;
-        let query = store.query(&self.policy.session, &facts.cookies, headers, authoritative)?;
+        let query = store.query(
+            &self.policy.session,
+            &facts.cookies,
+            headers,
+            authoritative,
+            now,
+        )?;
         Some((store, query))
+    }
+
+    fn finish(
+        &self,
+        examined: Examined,
+        verdict: Option<Verdict>,
+        headers: &mut HeaderMap,
+    ) -> Decision {
+        let changed_claims = examined.changed_claims().to_vec();
+        let token_unreadable = examined.token_unreadable();
+        let store_failure = match verdict {
+            Some(Verdict::Unavailable(failure)) => Some(failure),
+            _ => None,
+        };
+        Decision {
+            outcome: self.policy.finish(examined, verdict, headers),
+            changed_claims,
+            token_unreadable,
+            store_failure,
+        }
     }
 }

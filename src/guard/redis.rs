@@ -27,7 +27,8 @@ use crate::session::{SessionHash, SessionWrite, SharedHasher};
 
 /// `ARGV`: operation (`u` record an update, `r` judge a refresh), the
 /// request's session hash, the written hash (empty: a delete), the TTL in
-/// milliseconds, the key prefix. Returns 1 for stale, 0 otherwise. Mirrors
+/// milliseconds, the key prefix. Returns 1 for stale (for an update: its
+/// request's generation was already superseded), 0 otherwise. Mirrors
 /// `GuardState::record_update` and `GuardState::judge_refresh` step by step.
 const SCRIPT: &str = r#"
 local op, request, write, ttl, prefix = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
@@ -74,8 +75,11 @@ if op == 'r' then
 end
 
 local parent = false
+local stale = 0
 if request ~= '' then
   parent = generation_of(request)
+  local before = redis.call('GET', gkey(parent))
+  if before and string.sub(before, 1, 1) == 'S' then stale = 1 end
   touch(request, parent)
   -- Supersede the generation and the chain later updates started from it.
   local id = parent
@@ -97,7 +101,7 @@ if write ~= '' then
     end
   end
 end
-return 0
+return stale
 "#;
 
 /// The Redis store's settings, as the configuration gives them.

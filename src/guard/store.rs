@@ -40,10 +40,11 @@ impl GuardStore {
         cookies: &RequestCookies,
         headers: &HeaderMap,
         authoritative: bool,
+        now: SystemTime,
     ) -> Option<GuardQuery> {
         let (request, write) = match self {
-            GuardStore::Memory(guard) => hashes(names, cookies, headers, &guard.hasher)?,
-            GuardStore::Redis(redis) => hashes(names, cookies, headers, redis.hasher())?,
+            GuardStore::Memory(guard) => hashes(names, cookies, headers, now, &guard.hasher)?,
+            GuardStore::Redis(redis) => hashes(names, cookies, headers, now, redis.hasher())?,
         };
         Some(GuardQuery {
             authoritative,
@@ -71,8 +72,7 @@ impl GuardStore {
         let now = Instant::now();
         let mut state = guard.lock();
         if query.authoritative {
-            state.record_update(query.request, query.write, now);
-            Verdict::Pass
+            state.record_update(query.request, query.write, now)
         } else {
             state.judge_refresh(query.request, query.write, now)
         }
@@ -95,9 +95,10 @@ fn hashes(
     names: &SessionCookieNames,
     cookies: &RequestCookies,
     headers: &HeaderMap,
+    now: SystemTime,
     hasher: &impl std::hash::BuildHasher,
 ) -> Option<(Option<SessionHash>, SessionWrite)> {
-    let write = session::response_write(names, headers, SystemTime::now(), hasher)?;
+    let write = session::response_write(names, headers, now, hasher)?;
     let request = session::request_session(names, cookies, hasher);
     Some((request, write))
 }

@@ -81,6 +81,7 @@ pub struct Metrics {
     active_connections: Gauge<i64, AtomicI64>,
     upstream_latency: Histogram,
     guard_store_errors: Family<ErrorKindLabels, Counter>,
+    tokens_unreadable: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -141,8 +142,15 @@ impl Metrics {
             "Responses whose guard verdict the shared store (Redis) did not give: timeout or error",
             guard_store_errors.clone(),
         );
+        let tokens_unreadable = Counter::default();
+        registry.register(
+            "session_tokens_unreadable",
+            "Responses whose session tokens no configured secret opened (wrong secret, custom jwt.encode, forged cookie): the secret-less rules decided",
+            tokens_unreadable.clone(),
+        );
         Metrics {
             guard_store_errors,
+            tokens_unreadable,
             session_counters: Mutex::new(Vec::new()),
             registry,
             requests,
@@ -173,6 +181,11 @@ impl Metrics {
             .inc();
     }
 
+    /// A secret is configured but opened none of an exchange's tokens.
+    pub fn token_unreadable(&self) {
+        self.tokens_unreadable.inc();
+    }
+
     pub fn guard_store_failed(&self, failure: StoreFailure) {
         let kind = match failure {
             StoreFailure::Timeout => "timeout",
@@ -188,10 +201,11 @@ impl Metrics {
             Outcome::NoSessionCookie => return,
             Outcome::Allowed { by, .. } => SessionLabels {
                 action: "passed",
-                reason: "authoritative",
+                reason: by.as_str(),
                 rule: match by {
                     Authority::Rule(index) => RuleLabel::Index(index),
                     Authority::Marker => RuleLabel::Marker,
+                    Authority::Change(_) | Authority::StaleChange(_) => RuleLabel::None,
                 },
             },
             Outcome::Refreshed { .. } => SessionLabels {

@@ -13,13 +13,19 @@
 //! update header) are authoritative writes. Strip mode removes every other
 //! session write; guard mode removes only stale ones (see [`crate::guard`]).
 
+use std::time::SystemTime;
+
 use http::header::{Entry, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 
+use super::classify::{SessionReading, classify};
 use super::outcome::{Authority, Outcome, StripReason, Verdict};
 use super::routes::AllowRule;
-use crate::session::{self, RequestCookies, SessionCookieNames};
+use crate::session::{self, RequestCookies, SessionCookieNames, read_exchange};
+
+/// The header a Next.js server action request carries (its action id).
+const NEXT_ACTION: HeaderName = HeaderName::from_static("next-action");
 
 /// What to do with session cookies on responses of routes that are not allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -53,22 +59,38 @@ pub struct Policy {
     /// A response header by which the upstream marks a response as an
     /// authoritative session write; removed before the response goes out.
     pub update_header: Option<HeaderName>,
+    /// The app's secret(s), when configured: tokens are read and a write
+    /// whose claims differ from the request's is a change.
+    pub reading: Option<SessionReading>,
 }
 
 /// A response's decision between [`Policy::examine`] and [`Policy::finish`]:
 /// what the decision already knows before guard memory has its say.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Examined {
     cookies: usize,
     authority: Option<Authority>,
     strip_reason: Option<StripReason>,
+    changed_claims: Vec<String>,
+    token_unreadable: bool,
 }
 
 impl Examined {
     /// Whether the session write is authoritative (an update, sign-in or
-    /// sign-out): guard memory records it rather than judging it.
+    /// sign-out, by route or by what it does): guard memory records it
+    /// rather than judging it.
     pub fn authoritative(&self) -> bool {
         self.authority.is_some()
+    }
+
+    /// The names of the claims a change changed (read with the secret).
+    pub fn changed_claims(&self) -> &[String] {
+        &self.changed_claims
+    }
+
+    /// A secret is configured but opened none of the exchange's tokens.
+    pub fn token_unreadable(&self) -> bool {
+        self.token_unreadable
     }
 }
 
@@ -89,8 +111,11 @@ impl Route {
 #[derive(Debug, Clone)]
 pub struct RequestFacts {
     pub route: Route,
-    /// The request's `Cookie` headers; kept only when a guard needs them.
+    /// The request's `Cookie` headers (reference-counted clones): the
+    /// session the response's write is compared with.
     pub cookies: RequestCookies,
+    /// A server action: `POST` with a `Next-Action` header.
+    pub action: bool,
 }
 
 impl From<Route> for RequestFacts {
@@ -98,6 +123,7 @@ impl From<Route> for RequestFacts {
         RequestFacts {
             route,
             cookies: RequestCookies::default(),
+            action: false,
         }
     }
 }
@@ -116,25 +142,22 @@ impl Policy {
     pub fn inspect(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> RequestFacts {
         RequestFacts {
             route: self.route(method, uri, headers),
-            // Guard memory (guard and report modes) compares them with the
-            // response's session; strip mode needs nothing from them.
-            cookies: if self.mode != Mode::Strip {
-                RequestCookies::from_headers(headers)
-            } else {
-                RequestCookies::default()
-            },
+            cookies: RequestCookies::from_headers(headers),
+            action: method == Method::POST && headers.contains_key(NEXT_ACTION),
         }
     }
 
-    /// The first half of a response's decision: removes the update marker
-    /// and counts the session cookies. `None`: the response sets no session
-    /// cookie. Pass the result to [`Policy::finish`] with guard memory's
-    /// verdict, if there is guard memory.
+    /// The first half of a response's decision: removes the update marker,
+    /// counts the session cookies and tells a change from a refresh. `None`:
+    /// the response sets no session cookie. Pass the result to
+    /// [`Policy::finish`] with guard memory's verdict, if there is guard
+    /// memory. `now` dates `Expires` attributes.
     pub fn examine(
         &self,
         request: &RequestFacts,
         status: StatusCode,
         headers: &mut HeaderMap,
+        now: SystemTime,
     ) -> Option<Examined> {
         let marked = self
             .update_header
@@ -149,11 +172,25 @@ impl Policy {
             return None;
         }
         let success = status.is_success() || status.is_redirection();
-        let authority = match request.route.0 {
+        let mut authority = match request.route.0 {
             _ if !success => None,
             _ if marked => Some(Authority::Marker),
             rule => rule.map(Authority::Rule),
         };
+        // Not allowed by route or marker: what the write does decides,
+        // whatever the status (a sign-out answered with an error still
+        // signs out).
+        let mut classified = None;
+        if authority.is_none()
+            && let Some(exchange) = read_exchange(&self.session, &request.cookies, headers, now)
+        {
+            let found = classify(&exchange, request.action, self.reading.as_ref());
+            authority = found.change.map(Authority::Change);
+            classified = Some(found);
+        }
+        let (changed_claims, token_unreadable) = classified
+            .map(|found| (found.changed_claims, found.unreadable))
+            .unwrap_or_default();
         let strip_reason = match (authority, request.route.0) {
             (Some(_), _) => None,
             (None, Some(rule)) => Some(StripReason::ErrorStatus { rule }),
@@ -163,6 +200,8 @@ impl Policy {
             cookies,
             authority,
             strip_reason,
+            changed_claims,
+            token_unreadable,
         })
     }
 
@@ -179,9 +218,18 @@ impl Policy {
     ) -> Outcome {
         let Examined {
             cookies,
-            authority,
+            mut authority,
             strip_reason,
+            ..
         } = examined;
+        // A change from a request whose session an update had superseded (a
+        // `jwt` callback that refreshed an OAuth token, say): it passes, so
+        // nobody is left with a token the provider no longer accepts, and it
+        // supersedes that update in turn (the later write wins, on every
+        // replica alike). The update is lost; the outcome says so.
+        if let (Some(Authority::Change(change)), Some(Verdict::Stale)) = (authority, verdict) {
+            authority = Some(Authority::StaleChange(change));
+        }
         let guard_reason = match verdict {
             None | Some(Verdict::Pass) => None,
             // An authoritative write always passes; the store only records it.
@@ -223,14 +271,14 @@ impl Policy {
     }
 
     /// The whole decision in one call, without guard memory (strip mode,
-    /// and report mode's strip half).
+    /// and report mode's strip half), dated now.
     pub fn apply(
         &self,
         request: &RequestFacts,
         status: StatusCode,
         headers: &mut HeaderMap,
     ) -> Outcome {
-        match self.examine(request, status, headers) {
+        match self.examine(request, status, headers, SystemTime::now()) {
             Some(examined) => self.finish(examined, None, headers),
             None => Outcome::NoSessionCookie,
         }
@@ -304,6 +352,7 @@ mod tests {
         };
         Policy {
             update_header: None,
+            reading: None,
             session: names(),
             allow: vec![
                 rule(&["POST"], "/api/auth/session"),
@@ -337,12 +386,14 @@ mod tests {
             .collect()
     }
 
+    /// A request that carries a session (`REQ`) under every default name,
+    /// so a response's session write is a refresh unless it changes the
+    /// session by its shape.
     fn route(policy: &Policy, method: &str, uri: &str) -> RequestFacts {
-        policy.inspect(
-            &method.parse().unwrap(),
-            &uri.parse().unwrap(),
-            &HeaderMap::new(),
-        )
+        let cookie = DEFAULT_NAMES.map(|name| format!("{name}=REQ")).join("; ");
+        let mut request = HeaderMap::new();
+        request.insert(http::header::COOKIE, cookie.parse().unwrap());
+        policy.inspect(&method.parse().unwrap(), &uri.parse().unwrap(), &request)
     }
 
     #[test]
@@ -350,7 +401,7 @@ mod tests {
         let p = policy(Mode::Strip);
         let mut map = headers(&[
             b"theme=dark; Path=/",
-            b"next-auth.session-token=OLD; Path=/; Expires=Wed, 21 Oct 2026 07:28:00 GMT; HttpOnly; SameSite=Lax",
+            b"next-auth.session-token=OLD; Path=/; Expires=Tue, 21 Oct 2036 07:28:00 GMT; HttpOnly; SameSite=Lax",
             b"next-auth.csrf-token=abc; Path=/",
             b"app=1",
         ]);
@@ -530,7 +581,7 @@ mod tests {
         let p = policy(Mode::Strip);
         for original in [
             &[][..],
-            &[&b"a=1"[..], b"b=2; Expires=Wed, 21 Oct 2026 07:28:00 GMT"][..],
+            &[&b"a=1"[..], b"b=2; Expires=Tue, 21 Oct 2036 07:28:00 GMT"][..],
         ] {
             let mut map = headers(original);
             let before = map.clone();

@@ -3,6 +3,29 @@
 //! counts outcomes; a guard store answers with a verdict) without any of them
 //! knowing the others.
 
+use super::classify::Change;
+
+/// A response's decision, with what the logs and metrics say about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub outcome: Outcome,
+    /// The names (never the values) of the claims a change changed.
+    pub changed_claims: Vec<String>,
+    /// A secret is configured but opened none of the exchange's tokens.
+    pub token_unreadable: bool,
+    /// Guard memory gave no verdict.
+    pub store_failure: Option<StoreFailure>,
+}
+
+impl Decision {
+    pub const NO_SESSION_COOKIE: Decision = Decision {
+        outcome: Outcome::NoSessionCookie,
+        changed_claims: Vec::new(),
+        token_unreadable: false,
+        store_failure: None,
+    };
+}
+
 /// What made a session write authoritative.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Authority {
@@ -10,6 +33,23 @@ pub enum Authority {
     Rule(usize),
     /// The upstream marked the response with the update header.
     Marker,
+    /// The write changes the session (see [`crate::policy::classify`]).
+    Change(Change),
+    /// Guard mode: a change from a request whose session an update had
+    /// superseded. It passed, and the update before it is lost.
+    StaleChange(Change),
+}
+
+impl Authority {
+    /// The rule that decided, for logs, metrics and `explain`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Authority::Rule(_) => "allowed route",
+            Authority::Marker => "update marker",
+            Authority::Change(change) => change.as_str(),
+            Authority::StaleChange(_) => "stale change",
+        }
+    }
 }
 
 /// What happened to a response's session cookies.

@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,7 +22,7 @@ use super::{headers, upgrade};
 use crate::config::Config;
 use crate::guard::Decider;
 use crate::ops::metrics::{Metrics, UpstreamFailure};
-use crate::policy::{Outcome, Route, StripReason};
+use crate::policy::{Authority, Decision, Outcome, Route, StripReason};
 
 /// Upstream bodies stream through untouched (with an idle timeout); local
 /// answers are small and whole.
@@ -55,6 +56,8 @@ pub struct Proxy {
     access_log: bool,
     trusted_proxies: Vec<IpNet>,
     metrics: Arc<Metrics>,
+    /// A token no secret opens is warned about once.
+    warned_unreadable: AtomicBool,
 }
 
 impl Proxy {
@@ -83,6 +86,7 @@ impl Proxy {
             access_log: config.access_log,
             trusted_proxies: config.trusted_proxies.clone(),
             metrics,
+            warned_unreadable: AtomicBool::new(false),
         }
     }
 
@@ -230,14 +234,25 @@ impl Proxy {
             headers::set_upgrade(response.headers_mut(), protocol);
         }
         let status = response.status();
-        let (outcome, store_failure) = self
+        let decision = self
             .decider
             .decide(&facts, status, response.headers_mut())
             .await;
-        if let Some(failure) = store_failure {
+        if let Some(failure) = decision.store_failure {
             self.metrics.guard_store_failed(failure);
         }
-        log_outcome(outcome, method, original_uri, facts.route);
+        if decision.token_unreadable {
+            self.metrics.token_unreadable();
+            if !self.warned_unreadable.swap(true, Ordering::Relaxed) {
+                warn!(
+                    %method,
+                    path = original_uri.path(),
+                    "a session token that no configured secret opens (wrong secret, a custom jwt.encode, or a forged cookie): the secret-less rules decide for such tokens; counted in cookieguard_session_tokens_unreadable_total, warned once"
+                );
+            }
+        }
+        let outcome = decision.outcome;
+        log_outcome(&decision, method, original_uri, facts.route);
         self.metrics.session_outcome(outcome, facts.route.rule());
         let body_idle = self.body_idle;
         (
@@ -264,13 +279,32 @@ impl Proxy {
     }
 }
 
-fn log_outcome(outcome: Outcome, method: &Method, uri: &Uri, route: Route) {
+/// Logs what happened to a response's session cookies and the rule that
+/// decided, with the names (never the values) of changed claims.
+fn log_outcome(decision: &Decision, method: &Method, uri: &Uri, route: Route) {
     let path = uri.path();
     let rule = route.rule();
-    match outcome {
+    match decision.outcome {
         Outcome::NoSessionCookie => {}
-        Outcome::Allowed { by, cookies } => {
-            debug!(%method, path, ?by, cookies, "session cookies passed: authoritative write");
+        Outcome::Allowed {
+            by: by @ (Authority::Rule(_) | Authority::Marker),
+            cookies,
+        } => {
+            debug!(%method, path, rule, cookies, decided_by = by.as_str(), "session cookies passed: authoritative write");
+        }
+        Outcome::Allowed {
+            by: by @ Authority::Change(_),
+            cookies,
+        } => {
+            let claims = decision.changed_claims.join(",");
+            info!(%method, path, cookies, decided_by = by.as_str(), claims, "session cookies passed: the write changes the session");
+        }
+        Outcome::Allowed {
+            by: by @ Authority::StaleChange(change),
+            cookies,
+        } => {
+            let claims = decision.changed_claims.join(",");
+            warn!(%method, path, cookies, decided_by = by.as_str(), change = change.as_str(), claims, "session cookies passed: a request that left before an update changed the session; its write wins and that update is lost (authentication first)");
         }
         Outcome::Refreshed { cookies } => {
             debug!(%method, path, cookies, "session cookies passed: refresh of a current session");

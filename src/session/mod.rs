@@ -1,11 +1,16 @@
 //! The ground layer: session facts read off the wire, with no policy in them.
 //! Which cookies hold the session and how chunks line up ([`names`]), and
 //! what a request carries and a response writes, canonical and hashed
-//! ([`values`]). Nothing here imports from the layers above.
+//! ([`values`]); the browser's session before and after one exchange
+//! ([`exchange`]); and what a token says, read with the app's secret
+//! ([`token`]). Nothing here imports from the layers above.
 
+pub mod exchange;
 pub mod names;
+pub mod token;
 pub mod values;
 
+pub use exchange::{Exchange, Token, read_exchange};
 pub use names::{SessionCookieNames, set_cookie_name};
 pub use values::{
     RequestCookies, SessionHash, SessionWrite, SharedHasher, collapse_duplicates, fields,

@@ -67,6 +67,10 @@ impl RequestCookies {
     pub fn from_headers(headers: &http::HeaderMap) -> RequestCookies {
         RequestCookies(headers.get_all(COOKIE).iter().cloned().collect())
     }
+
+    pub(super) fn values(&self) -> &[HeaderValue] {
+        &self.0
+    }
 }
 
 /// Hashes `(base, position, value)` parts in canonical order. Values of one
@@ -179,7 +183,8 @@ pub fn response_write(
     })
 }
 
-fn set_cookie_value(line: &[u8]) -> &[u8] {
+/// The value of a `Set-Cookie` line: after the first `=` of its first part.
+pub(super) fn set_cookie_value(line: &[u8]) -> &[u8] {
     let pair = fields(line, b';').next().unwrap_or_default();
     match memchr::memchr(b'=', pair) {
         Some(eq) => pair[eq + 1..].trim_ascii(),

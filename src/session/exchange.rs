@@ -1,0 +1,271 @@
+//! What one exchange does to the browser's session: the token the request
+//! carried, and the token the browser holds once it has applied the
+//! response's session `Set-Cookie` lines in order (a later line for the same
+//! name wins; `Max-Age=0` deletes), each with its chunks joined. Plus one
+//! fact about the shape: whether the response wrote the same cookie twice
+//! with different values, which is what two writers look like (Auth.js
+//! middleware's copy of the old session, then the handler's own write).
+
+use std::borrow::Cow;
+use std::time::SystemTime;
+
+use http::HeaderMap;
+use http::header::SET_COOKIE;
+
+use super::names::{SessionCookieNames, set_cookie_name};
+use super::values::{RequestCookies, fields, is_deletion, set_cookie_value};
+
+/// A session token: its cookie family (the index of its base name) and its
+/// value, chunks joined in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token<'a> {
+    pub base: usize,
+    pub value: Cow<'a, [u8]>,
+}
+
+/// The browser's session before and after one exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange<'a> {
+    /// The session the request carried.
+    pub before: Option<Token<'a>>,
+    /// The session the browser holds after the response.
+    pub after: Option<Token<'a>>,
+    /// The response wrote one session cookie name more than once, with
+    /// different values (or a delete and a value).
+    pub rewritten: bool,
+}
+
+/// One session `Set-Cookie` line: where it sits in its family, its value,
+/// and whether it deletes.
+struct Line<'a> {
+    base: usize,
+    position: u64,
+    value: &'a [u8],
+    deletes: bool,
+}
+
+/// Reads an exchange; `None` when the response writes no session cookie.
+/// The family followed is the one the response writes last.
+pub fn read_exchange<'a>(
+    names: &SessionCookieNames,
+    cookies: &'a RequestCookies,
+    headers: &'a HeaderMap,
+    now: SystemTime,
+) -> Option<Exchange<'a>> {
+    let mut lines: Vec<Line<'a>> = Vec::new();
+    for value in headers.get_all(SET_COOKIE) {
+        let bytes = value.as_bytes();
+        if let Some((base, position)) = names.position(set_cookie_name(bytes)) {
+            lines.push(Line {
+                base,
+                position,
+                value: set_cookie_value(bytes),
+                deletes: is_deletion(bytes, now),
+            });
+        }
+    }
+    let base = lines
+        .iter()
+        .rev()
+        .find(|line| !line.deletes)
+        .or(lines.last())?
+        .base;
+    let rewritten = lines.iter().enumerate().any(|(i, line)| {
+        lines[i + 1..].iter().any(|later| {
+            (later.base, later.position) == (line.base, line.position)
+                && (later.deletes, later.value) != (line.deletes, line.value)
+        })
+    });
+
+    let mut held: Vec<(u64, &'a [u8])> = Vec::new();
+    for header in cookies.values() {
+        for pair in fields(header.as_bytes(), b';') {
+            let Some(eq) = memchr::memchr(b'=', pair) else {
+                continue;
+            };
+            if let Some((b, position)) = names.position(pair[..eq].trim_ascii())
+                && b == base
+                && !held.iter().any(|&(p, _)| p == position)
+            {
+                held.push((position, pair[eq + 1..].trim_ascii()));
+            }
+        }
+    }
+    let before = join(base, &mut held.clone());
+    for line in lines.iter().filter(|line| line.base == base) {
+        held.retain(|&(position, _)| position != line.position);
+        if !line.deletes {
+            held.push((line.position, line.value));
+        }
+    }
+    let after = join(base, &mut held);
+    Some(Exchange {
+        before,
+        after,
+        rewritten,
+    })
+}
+
+/// A family's parts as one token, in chunk order; borrowed when whole.
+fn join<'a>(base: usize, parts: &mut [(u64, &'a [u8])]) -> Option<Token<'a>> {
+    let value = match parts {
+        [] => return None,
+        [(_, value)] => Cow::Borrowed(*value),
+        _ => {
+            parts.sort_by_key(|&(position, _)| position);
+            Cow::Owned(
+                parts
+                    .iter()
+                    .flat_map(|(_, value)| value.iter().copied())
+                    .collect(),
+            )
+        }
+    };
+    Some(Token { base, value })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn names() -> SessionCookieNames {
+        SessionCookieNames::new(["next-auth.session-token", "authjs.session-token"])
+    }
+
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+    }
+
+    fn exchange(
+        cookie: &str,
+        set_cookies: &[&str],
+    ) -> Option<(Option<String>, Option<String>, bool)> {
+        let mut request = HeaderMap::new();
+        if !cookie.is_empty() {
+            request.insert(http::header::COOKIE, HeaderValue::from_str(cookie).unwrap());
+        }
+        let cookies = RequestCookies::from_headers(&request);
+        let mut response = HeaderMap::new();
+        for line in set_cookies {
+            response.append(SET_COOKIE, HeaderValue::from_str(line).unwrap());
+        }
+        let text = |t: Option<Token>| t.map(|t| String::from_utf8(t.value.into_owned()).unwrap());
+        read_exchange(&names(), &cookies, &response, now())
+            .map(|e| (text(e.before), text(e.after), e.rewritten))
+    }
+
+    fn some(s: &str) -> Option<String> {
+        Some(s.to_owned())
+    }
+
+    #[test]
+    fn no_session_line_is_no_exchange() {
+        assert_eq!(exchange("authjs.session-token=A", &["theme=dark"]), None);
+        assert_eq!(exchange("", &[]), None);
+    }
+
+    #[test]
+    fn refresh_sign_in_and_sign_out() {
+        assert_eq!(
+            exchange(
+                "a=1; authjs.session-token=OLD",
+                &["authjs.session-token=NEW; Path=/"]
+            ),
+            Some((some("OLD"), some("NEW"), false))
+        );
+        assert_eq!(
+            exchange("a=1", &["authjs.session-token=NEW; Path=/"]),
+            Some((None, some("NEW"), false))
+        );
+        assert_eq!(
+            exchange(
+                "authjs.session-token=OLD",
+                &["authjs.session-token=; Max-Age=0; Path=/"]
+            ),
+            Some((some("OLD"), None, false))
+        );
+    }
+
+    #[test]
+    fn two_writers_are_seen_and_the_last_wins() {
+        // v5 update action: the middleware's copy, then the action's write.
+        assert_eq!(
+            exchange(
+                "authjs.session-token=OLD",
+                &[
+                    "authjs.session-token=COPY; Path=/; SameSite=Lax",
+                    "authjs.session-token=NEW; path=/; samesite=lax",
+                ]
+            ),
+            Some((some("OLD"), some("NEW"), true))
+        );
+        // v5 sign-out action: the copy, then the delete.
+        assert_eq!(
+            exchange(
+                "authjs.session-token=OLD",
+                &[
+                    "authjs.session-token=COPY",
+                    "authjs.session-token=; Max-Age=0"
+                ]
+            ),
+            Some((some("OLD"), None, true))
+        );
+        // The same line twice is one writer.
+        assert_eq!(
+            exchange(
+                "authjs.session-token=OLD",
+                &["authjs.session-token=X", "authjs.session-token=X"]
+            ),
+            Some((some("OLD"), some("X"), false))
+        );
+    }
+
+    #[test]
+    fn chunks_join_in_order_on_both_sides() {
+        assert_eq!(
+            exchange(
+                "next-auth.session-token.1=DEF; next-auth.session-token.0=ABC",
+                &[
+                    "next-auth.session-token.0=GHI; Path=/",
+                    "next-auth.session-token.1=JKL; Path=/",
+                ]
+            ),
+            Some((some("ABCDEF"), some("GHIJKL"), false))
+        );
+        // Shrinking to one cookie: the unused chunks are deleted.
+        assert_eq!(
+            exchange(
+                "next-auth.session-token.0=ABC; next-auth.session-token.1=DEF",
+                &[
+                    "next-auth.session-token.0=; Max-Age=0",
+                    "next-auth.session-token.1=; Max-Age=0",
+                    "next-auth.session-token=SMALL",
+                ]
+            ),
+            Some((some("ABCDEF"), some("SMALL"), false))
+        );
+        // A response that deletes one unused chunk leaves the rest held.
+        assert_eq!(
+            exchange(
+                "next-auth.session-token=WHOLE; next-auth.session-token.3=STRAY",
+                &["next-auth.session-token.3=; Max-Age=0"]
+            ),
+            Some((some("WHOLESTRAY"), some("WHOLE"), false))
+        );
+    }
+
+    #[test]
+    fn the_family_written_is_the_one_followed() {
+        assert_eq!(
+            exchange(
+                "next-auth.session-token=V4; authjs.session-token=V5",
+                &["authjs.session-token=NEW5"]
+            ),
+            Some((some("V5"), some("NEW5"), false))
+        );
+    }
+}
