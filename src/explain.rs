@@ -65,9 +65,9 @@ pub fn explain(config: &Config, method: &Method, uri: &Uri, headers: &HeaderMap)
             );
             let _ = writeln!(out);
             let _ = writeln!(out, "  if it were not allowed:");
-            write_not_allowed(&mut out, config.mode);
+            write_not_allowed(&mut out, config, method, headers);
         }
-        None => write_not_allowed(&mut out, config.mode),
+        None => write_not_allowed(&mut out, config, method, headers),
     }
     if !config.guard.update_header.is_empty() {
         let _ = writeln!(
@@ -79,7 +79,45 @@ pub fn explain(config: &Config, method: &Method, uri: &Uri, headers: &HeaderMap)
     out
 }
 
-fn write_not_allowed(out: &mut String, mode: Mode) {
+fn write_not_allowed(out: &mut String, config: &Config, method: &Method, headers: &HeaderMap) {
+    let action = method == Method::POST && headers.contains_key("next-action");
+    let _ = writeln!(
+        out,
+        "  a change of the session passes in every mode, on any route and status:"
+    );
+    let _ = writeln!(
+        out,
+        "    sign-in:  the request carries no session and the response creates one"
+    );
+    let _ = writeln!(
+        out,
+        "    sign-out: the response leaves the browser without a session"
+    );
+    let _ = writeln!(
+        out,
+        "    server action write: {}",
+        if action {
+            "this request is a server action: the response writes the session twice with different values (middleware copy, then the action's)"
+        } else {
+            "not this request (only POST with Next-Action)"
+        }
+    );
+    let secrets = &config.session.secrets;
+    let _ = writeln!(
+        out,
+        "    claims changed: {}",
+        if secrets.is_empty() {
+            "needs the app's secret (AUTH_SECRET, NEXTAUTH_SECRET, COOKIEGUARD_SESSION_SECRET or --session-secret-file): none configured".to_owned()
+        } else {
+            format!(
+                "the token's claims differ from the request's ({} aside); secret {}",
+                config.session.volatile_claims.join(", "),
+                secrets.describe()
+            )
+        }
+    );
+    let _ = writeln!(out, "  a refresh (the request's session written back):");
+    let mode = config.mode;
     let lines = [
         (
             Mode::Strip,
@@ -87,7 +125,7 @@ fn write_not_allowed(out: &mut String, mode: Mode) {
         ),
         (
             Mode::Guard,
-            "guard:  passes when the request's session is current (expiry slides); removed when an update superseded it or the request carries no session",
+            "guard:  passes when the request's session is current (expiry slides); removed when an update superseded it",
         ),
         (
             Mode::Report,
@@ -96,7 +134,7 @@ fn write_not_allowed(out: &mut String, mode: Mode) {
     ];
     for (line_mode, text) in lines {
         let marker = if line_mode == mode { "*" } else { " " };
-        let _ = writeln!(out, "  {marker} {text}");
+        let _ = writeln!(out, "    {marker} {text}");
     }
 }
 

@@ -115,3 +115,93 @@ fn claims_changed(
         .map(str::to_owned)
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::session::token::Secret;
+
+    fn token(value: &str) -> Option<Token<'_>> {
+        Some(Token {
+            base: 0,
+            value: Cow::Borrowed(value.as_bytes()),
+        })
+    }
+
+    fn exchange<'a>(before: &'a str, after: &'a str, rewritten: bool) -> Exchange<'a> {
+        Exchange {
+            before: (!before.is_empty()).then(|| token(before)).flatten(),
+            after: (!after.is_empty()).then(|| token(after)).flatten(),
+            rewritten,
+        }
+    }
+
+    fn change(
+        exchange: &Exchange<'_>,
+        action: bool,
+        reading: Option<&SessionReading>,
+    ) -> Option<Change> {
+        classify(exchange, action, reading).change
+    }
+
+    /// A secret that opens none of these made-up tokens.
+    fn wrong_secret() -> SessionReading {
+        SessionReading {
+            reader: TokenReader::new(
+                &[Secret::new("not the app's")],
+                &["authjs.session-token".to_owned()],
+            ),
+            volatile_claims: vec!["iat".into(), "exp".into(), "jti".into()],
+        }
+    }
+
+    #[test]
+    fn shape_rules_without_a_secret() {
+        let cases: &[(&str, &str, bool, bool, Option<Change>)] = &[
+            // before, after, rewritten, server action: expected
+            ("", "NEW", false, false, Some(Change::SignIn)),
+            ("", "NEW", false, true, Some(Change::SignIn)),
+            ("OLD", "", false, false, Some(Change::SignOut)),
+            ("OLD", "", true, true, Some(Change::SignOut)),
+            ("", "", false, false, Some(Change::SignOut)),
+            ("OLD", "COPY", false, false, None),
+            ("OLD", "COPY", false, true, None),
+            ("OLD", "COPY", true, false, None),
+            ("OLD", "NEW", true, true, Some(Change::ActionWrite)),
+            ("OLD", "OLD", true, true, None),
+            ("OLD", "OLD", false, false, None),
+        ];
+        for &(before, after, rewritten, action, expected) in cases {
+            let e = exchange(before, after, rewritten);
+            assert_eq!(
+                change(&e, action, None),
+                expected,
+                "{before:?} -> {after:?}, rewritten {rewritten}, action {action}"
+            );
+            let found = classify(&e, action, None);
+            assert!(!found.unreadable && found.changed_claims.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_token_no_secret_opens_falls_back_to_the_shape_and_says_so() {
+        let reading = wrong_secret();
+        let refresh = classify(&exchange("OLD", "COPY", false), false, Some(&reading));
+        assert_eq!(refresh.change, None);
+        assert!(refresh.unreadable);
+        let action = classify(&exchange("OLD", "NEW", true), true, Some(&reading));
+        assert_eq!(action.change, Some(Change::ActionWrite));
+        assert!(action.unreadable);
+        // Sign-in and sign-out need no token read at all.
+        let sign_in = classify(&exchange("", "NEW", false), false, Some(&reading));
+        assert_eq!(
+            (sign_in.change, sign_in.unreadable),
+            (Some(Change::SignIn), false)
+        );
+        // Identical bytes are no write at all: nothing to read.
+        let same = classify(&exchange("OLD", "OLD", false), false, Some(&reading));
+        assert_eq!((same.change, same.unreadable), (None, false));
+    }
+}
