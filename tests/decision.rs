@@ -409,23 +409,27 @@ const V5_COPY: &[u8] = b"authjs.session-token=COPY; Path=/; Expires=Tue, 21 Oct 
 const V5_NEW: &[u8] = b"authjs.session-token=NEW; Path=/; Expires=Tue, 21 Oct 2036 07:28:00 GMT; HttpOnly; SameSite=lax";
 const V5_DELETE: &[u8] = b"authjs.session-token=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax";
 
+/// Name, method, request cookie, request headers, response session lines,
+/// and the change they make (`None`: a refresh).
+type ShapeCase = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static [(&'static str, &'static str)],
+    &'static [&'static [u8]],
+    Option<Change>,
+);
+
 /// The shapes measured on Next.js 16 + next-auth 5 (NEXTAUTH-FACTS), without
 /// the secret: what each mode does with them.
 #[test]
 fn v5_server_action_shapes_without_the_secret() {
-    let signed_in = Some("authjs.session-token=OLD");
-    let cases: &[(
-        &str,
-        &str,
-        Option<&str>,
-        &[(&str, &str)],
-        &[&[u8]],
-        Option<Change>,
-    )] = &[
+    const SIGNED_IN: Option<&str> = Some("authjs.session-token=OLD");
+    let cases: &[ShapeCase] = &[
         (
             "update action",
             "POST",
-            signed_in,
+            SIGNED_IN,
             ACTION,
             &[V5_COPY, V5_NEW],
             Some(Change::ActionWrite),
@@ -433,7 +437,7 @@ fn v5_server_action_shapes_without_the_secret() {
         (
             "sign-out action",
             "POST",
-            signed_in,
+            SIGNED_IN,
             ACTION,
             &[V5_COPY, V5_DELETE],
             Some(Change::SignOut),
@@ -449,7 +453,7 @@ fn v5_server_action_shapes_without_the_secret() {
         (
             "sign-in action, signed in",
             "POST",
-            signed_in,
+            SIGNED_IN,
             ACTION,
             &[V5_COPY, V5_NEW],
             Some(Change::ActionWrite),
@@ -457,7 +461,7 @@ fn v5_server_action_shapes_without_the_secret() {
         (
             "ordinary action",
             "POST",
-            signed_in,
+            SIGNED_IN,
             ACTION,
             &[V5_COPY],
             None,
@@ -465,7 +469,7 @@ fn v5_server_action_shapes_without_the_secret() {
         (
             "auth()-wrapped route",
             "GET",
-            signed_in,
+            SIGNED_IN,
             &[],
             &[V5_COPY, V5_NEW],
             None,
@@ -473,16 +477,16 @@ fn v5_server_action_shapes_without_the_secret() {
         (
             "auth()-wrapped POST route",
             "POST",
-            signed_in,
+            SIGNED_IN,
             &[],
             &[V5_COPY, V5_NEW],
             None,
         ),
-        ("page", "GET", signed_in, &[], &[V5_COPY], None),
+        ("page", "GET", SIGNED_IN, &[], &[V5_COPY], None),
         (
             "next-action on a GET",
             "GET",
-            signed_in,
+            SIGNED_IN,
             ACTION,
             &[V5_COPY, V5_NEW],
             None,
