@@ -246,3 +246,78 @@ async fn report_mode_passes_everything() {
     let duplicate = done(update_with_duplicate(&s)).await;
     assert_eq!(duplicate.session_lines, 2);
 }
+
+/// A server action's update (`POST <page>` with `Next-Action`: the
+/// middleware's copy, then the action's write) is authoritative without an
+/// allow rule; a slow ordinary action that left before it is stale.
+#[tokio::test]
+async fn an_update_by_server_action_supersedes_a_slow_action() {
+    let s = setup(Mode::Guard).await;
+    let release = s.gates.hold("slow");
+    let slow = send(
+        &s,
+        Method::POST,
+        "/account",
+        Some("V0"),
+        &[
+            ("next-action", "slow"),
+            ("x-respond-with", "V0-copy"),
+            ("x-hold", "slow"),
+        ],
+    );
+    arrived(&s, "slow").await;
+    let update = done(send(
+        &s,
+        Method::POST,
+        "/account",
+        Some("V0"),
+        &[
+            ("next-action", "update"),
+            ("x-duplicate-old", "V0-copy"),
+            ("x-respond-with", "V1"),
+        ],
+    ))
+    .await;
+    assert_eq!(update.write, set("V1"));
+    assert_eq!(
+        update.session_lines, 1,
+        "guard mode keeps the line the browser keeps"
+    );
+    release.send(()).unwrap();
+    assert_eq!(done(slow).await.write, Write::Nothing);
+}
+
+/// A change from a request an update superseded (a `jwt` callback that
+/// refreshed an OAuth token on a request that left before the update):
+/// it passes, so nobody keeps a token the provider no longer accepts, and
+/// it becomes the latest write: a later refresh from the update's session
+/// is stale, so the browser's session does not flip back and forth.
+#[tokio::test]
+async fn a_change_from_a_superseded_request_passes_and_becomes_the_latest_write() {
+    let s = setup(Mode::Guard).await;
+    let (release_a, release_r) = (s.gates.hold("A"), s.gates.hold("R"));
+    let a = send(
+        &s,
+        Method::POST,
+        "/account",
+        Some("V0"),
+        &[
+            ("next-action", "refresh-token"),
+            ("x-duplicate-old", "V0-copy"),
+            ("x-respond-with", "V0-with-new-token"),
+            ("x-hold", "A"),
+        ],
+    );
+    arrived(&s, "A").await;
+    assert_eq!(written(update(&s, "V0", "V1", None)).await, set("V1"));
+    let r = refresh(&s, "V1", "V1a", Some("R"));
+    arrived(&s, "R").await;
+    release_a.send(()).unwrap();
+    assert_eq!(done(a).await.write, set("V0-with-new-token"));
+    release_r.send(()).unwrap();
+    assert_eq!(done(r).await.write, Write::Nothing);
+    assert_eq!(
+        written(refresh(&s, "V0-with-new-token", "V2a", None)).await,
+        set("V2a")
+    );
+}
