@@ -7,6 +7,13 @@
 // useSession().update({ value: NEW }). When everything has finished the page is reloaded
 // and the session value shown is compared with NEW.
 //
+// --flow actions (v5): the same on /actions, where sign-in, update and sign-out are
+// server actions only: sign in through the action, press "Race" (plain fetches of
+// --slow-path, default /api/slow, start first; the update action runs while they are in
+// flight: Next runs one tab's actions one at a time, so the slow requests are not
+// actions), reload and compare; then sign out through the action and check that the
+// browser holds no session cookie and the page shows no session.
+//
 //   --expect persist   every attempt must keep NEW (through cookieguard)
 //   --expect revert    at least one attempt must show the revert (directly against Next.js)
 //
@@ -29,6 +36,8 @@ function parseArgs(argv) {
     expect: null,
     executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
     timeoutMs: 30000,
+    flow: "react",
+    slowPath: "/api/slow",
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -45,10 +54,14 @@ function parseArgs(argv) {
       case "--slow-count": opts.slowCount = parseInt(next(), 10); break;
       case "--expect": opts.expect = next(); break;
       case "--chromium": opts.executablePath = next(); break;
+      case "--flow": opts.flow = next(); break;
+      case "--slow-path": opts.slowPath = next(); break;
       default: throw new Error(`unknown argument ${a}`);
     }
   }
   if (!opts.base) throw new Error("--base URL is required");
+  if (opts.flow !== "react" && opts.flow !== "actions") throw new Error("--flow must be 'react' or 'actions'");
+  if (opts.flow === "actions" && opts.app !== "v5") throw new Error("--flow actions needs --app v5");
   if (opts.expect && opts.expect !== "persist" && opts.expect !== "revert") {
     throw new Error("--expect must be 'persist' or 'revert'");
   }
@@ -101,6 +114,17 @@ async function attempt(opts, idx) {
   const page = context.pages()[0] ?? (await context.newPage());
   const user = `browser${idx}`;
   const NEW = "new-" + randomBytes(6).toString("hex");
+  if (opts.flow === "actions") {
+    try {
+      return await actionsAttempt(opts, context, page, user, NEW);
+    } catch (e) {
+      return { ok: false, error: String(e?.message ?? e).split("\n")[0] };
+    } finally {
+      await context.close().catch(() => {});
+      rmSync(profile, { recursive: true, force: true });
+      currentProfile = null;
+    }
+  }
   try {
     await page.goto(opts.base + "/", { waitUntil: "load" });
     await waitText(page, "#status", (t) => t === "unauthenticated", "signed-out status", opts.timeoutMs);
@@ -135,6 +159,53 @@ async function attempt(opts, idx) {
   }
 }
 
+const SESSION_COOKIE = /^(__Secure-)?(authjs|next-auth)\.session-token(\.\d+)?$/;
+
+// The /actions page renders the session on the server: reload to read it.
+async function actionsAttempt(opts, context, page, user, NEW) {
+  const path = opts.base + "/actions";
+  await page.goto(path, { waitUntil: "load" });
+  await waitText(page, "#status", (t) => t === "unauthenticated", "signed-out status", opts.timeoutMs);
+
+  await page.fill("#username", user);
+  await page.fill("#password", "pw");
+  await page.click("#signin");
+  await waitText(page, "#message", (t) => t !== "", "sign-in result", opts.timeoutMs);
+  const msg = await text(page, "#message");
+  if (msg !== "signed-in") throw new Error(`sign-in action failed: ${msg}`);
+  await page.reload({ waitUntil: "load" });
+  const signedIn = (await text(page, "#status")) === "authenticated" && (await text(page, "#value")) === "initial";
+  if (!signedIn) {
+    const names = (await context.cookies()).map((c) => c.name);
+    throw new Error(`no session after the sign-in action (cookies ${JSON.stringify(names)})`);
+  }
+
+  await page.fill("#newvalue", NEW);
+  await page.fill("#slowms", String(opts.slowMs));
+  await page.fill("#slowcount", String(opts.slowCount));
+  await page.fill("#slowpath", opts.slowPath);
+  await page.click("#race");
+  const raceState = await waitText(page, "#racestate", (t) => t.startsWith("done:"), "race to finish", opts.timeoutMs);
+  const updateReturned = raceState.slice("done:".length) === NEW;
+  await page.reload({ waitUntil: "load" });
+  const status = await text(page, "#status");
+  const value = await text(page, "#value");
+
+  await page.click("#signout");
+  await waitText(page, "#message", (t) => t === "signed-out", "sign-out action", opts.timeoutMs);
+  await page.reload({ waitUntil: "load" });
+  const left = (await context.cookies()).map((c) => c.name).filter((n) => SESSION_COOKIE.test(n));
+  const signedOut = left.length === 0 && (await text(page, "#status")) === "unauthenticated";
+  return {
+    ok: true,
+    updateReturned,
+    status,
+    persisted: status === "authenticated" && value === NEW,
+    reverted: value === "initial",
+    signedOut,
+  };
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   // Stop promptly when run.sh is interrupted (Playwright kills its browsers on exit).
@@ -162,6 +233,11 @@ async function main() {
     updateReturnedNew: results.filter((r) => r.ok && r.updateReturned).length,
     slowMs: opts.slowMs,
     slowCount: opts.slowCount,
+    ...(opts.flow === "actions" && {
+      flow: "actions",
+      slowPath: opts.slowPath,
+      signedOutByAction: results.filter((r) => r.ok && r.signedOut).length,
+    }),
   };
   let pass = true;
   const why = [];
@@ -169,6 +245,10 @@ async function main() {
     if (persisted !== opts.attempts) {
       pass = false;
       why.push(`expected every attempt to keep the update, ${persisted}/${opts.attempts} did`);
+    }
+    if (opts.flow === "actions" && figures.signedOutByAction !== opts.attempts) {
+      pass = false;
+      why.push(`expected the sign-out action to clear the session every time, ${figures.signedOutByAction}/${opts.attempts} did`);
     }
   } else if (opts.expect === "revert") {
     if (reverted < 1) {
@@ -178,6 +258,11 @@ async function main() {
     if (errors.length === opts.attempts) {
       pass = false;
       why.push("every attempt errored");
+    }
+    const okAttempts = opts.attempts - errors.length;
+    if (opts.flow === "actions" && figures.signedOutByAction !== okAttempts) {
+      pass = false;
+      why.push(`expected the sign-out action to clear the session every time, ${figures.signedOutByAction}/${okAttempts} did`);
     }
   }
   if (opts.expect) {

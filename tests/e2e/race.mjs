@@ -11,9 +11,33 @@
 //   5. GETs /api/auth/session and checks value === NEW (otherwise: a revert).
 // Also checks that a bad CSRF token cannot update the session and that sign-out clears it.
 //
+// Which write paths race (defaults: next-auth/react's update() against /api/slow):
+//   --update-via session      POST /api/auth/session {csrfToken, data} (next-auth/react update)
+//   --update-via action       v5: the `updateAction` server action (unstable_update({ value }))
+//   --update-via profile      v4: POST /api/profile, a custom route that re-encodes the token
+//                             with encode() and sets the session cookie itself (seed 002)
+//   --update-via session-get  v4: GET /api/auth/session?value=..., read by the jwt callback
+//                             through a createOptions(req) wrapper (seed 001)
+//   --slow-via route          GET /api/slow?ms=N (v4: getServerSession(req, res); v5: middleware)
+//   --slow-via action         v5: the `slowAction` server action (only the middleware writes)
+//   --slow-via auth-route     v5: GET /api/slow-auth?ms=N, a route handler wrapped in auth()
+//   --auth-via api|actions    sign in and out through /api/auth/* (default) or, v5, only
+//                             through the `signInAction` / `signOutAction` server actions
+// Server actions are called as the browser calls them: POST <--actions-page> (default
+// /actions) with `Next-Action: <id>`, `Accept: text/x-component`, `Content-Type:
+// text/plain;charset=UTF-8`, `Origin` and a JSON array of the arguments; the ids come
+// from the build's server-reference manifest (--manifest, default
+// app-v5/.next/server/server-reference-manifest.json beside this script).
+//
 // Prints one JSON line of figures and exits non-zero when the expectation fails:
-//   --expect reverts   (direct to Next.js: the race must show at least one revert)
+//   --expect reverts   (direct to Next.js: the race must show at least one revert, and
+//                      sign-in/update/sign-out work)
 //   --expect none      (through cookieguard: no revert, and sign-in/update/sign-out work)
+//   --expect no-update (a documented limitation: the update never reaches the browser,
+//                      e.g. a custom update route stripped by a proxy without the secret;
+//                      sign-in and sign-out must still work)
+// The figures include `sessionLines`: per response kind, how many responses carried how
+// many session Set-Cookie lines ({"2": 50} = fifty responses with two lines each).
 //
 // Other options: --trials N (50), --slow-ms N (600), --parallel N (5 signed-in users),
 // --value-bytes N (pad values so the session cookie is chunked), --idle-ms N (check
@@ -25,6 +49,7 @@
 // Only cookie and session contents are asserted, never timings.
 
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 
 function parseArgs(argv) {
   const opts = {
@@ -43,6 +68,11 @@ function parseArgs(argv) {
     expectSliding: false,
     user: "alice",
     verbose: false,
+    updateVia: "session",
+    slowVia: "route",
+    authVia: "api",
+    manifest: null,
+    actionsPage: "/actions",
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -65,15 +95,28 @@ function parseArgs(argv) {
       case "--sliding-checks": opts.slidingChecks = parseInt(next(), 10); break;
       case "--expect-sliding": opts.expectSliding = true; break;
       case "--user": opts.user = next(); break;
+      case "--update-via": opts.updateVia = next(); break;
+      case "--slow-via": opts.slowVia = next(); break;
+      case "--auth-via": opts.authVia = next(); break;
+      case "--manifest": opts.manifest = next(); break;
+      case "--actions-page": opts.actionsPage = next(); break;
       case "--verbose": case "-v": opts.verbose = true; break;
       default: throw new Error(`unknown argument ${a}`);
     }
   }
   if (!opts.base) throw new Error("--base URL is required");
   if (opts.app !== "v4" && opts.app !== "v5") throw new Error("--app must be v4 or v5");
-  if (opts.expect && opts.expect !== "reverts" && opts.expect !== "none") {
-    throw new Error("--expect must be 'reverts' or 'none'");
+  if (opts.expect && !["reverts", "none", "no-update"].includes(opts.expect)) {
+    throw new Error("--expect must be 'reverts', 'none' or 'no-update'");
   }
+  const only = (what, values, app) => {
+    if (!values.includes(opts[what])) throw new Error(`bad --${what.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())} ${opts[what]}`);
+    if (app && opts.app !== app) throw new Error(`${opts[what]} needs --app ${app}`);
+  };
+  only("updateVia", ["session", "action", "profile", "session-get"], { action: "v5", profile: "v4", "session-get": "v4" }[opts.updateVia]);
+  only("slowVia", ["route", "action", "auth-route"], opts.slowVia === "route" ? null : "v5");
+  only("authVia", ["api", "actions"], opts.authVia === "actions" ? "v5" : null);
+  opts.usesActions = opts.updateVia === "action" || opts.slowVia === "action" || opts.authVia === "actions";
   if (!(opts.trials > 0) || !(opts.parallel > 0) || !(opts.slowMs >= 0)) throw new Error("bad numbers");
   opts.parallel = Math.min(opts.parallel, opts.trials);
   return opts;
@@ -184,10 +227,12 @@ class Client {
       payload = JSON.stringify(json);
     }
     const res = await fetch(this.opts.base + path, { method, headers: h, body: payload, redirect: "manual" });
-    const text = await res.text();
+    // A browser stores a response's cookies when its headers arrive, not when
+    // its body ends: apply them now, in the order headers arrive (the order in
+    // which cookieguard decided about them, too).
     const setCookies = res.headers.getSetCookie();
-    // Response complete: apply its cookies now, in completion order.
     this.jar.apply(setCookies);
+    const text = await res.text();
     let data = null;
     try {
       data = text ? JSON.parse(text) : null;
@@ -230,6 +275,23 @@ class Client {
     return this.request("POST", "/api/auth/session", { json: { csrfToken: token, data } });
   }
 
+  // A server action, called the way Next's client runtime calls it from a page.
+  async action(name, args) {
+    const id = this.opts.actionIds?.[name];
+    if (!id) throw new Error(`no server action ${name} in the manifest`);
+    const r = await this.request("POST", this.opts.actionsPage, {
+      body: JSON.stringify(args),
+      headers: {
+        "next-action": id,
+        accept: "text/x-component",
+        "content-type": "text/plain;charset=UTF-8",
+        origin: this.opts.base,
+      },
+    });
+    r.data = r.status === 200 ? actionResult(r.text) : null;
+    return r;
+  }
+
   // What next-auth/react's signOut({redirect: false}) sends.
   async signOut() {
     const csrfToken = await this.csrf();
@@ -239,6 +301,79 @@ class Client {
     else headers["x-auth-return-redirect"] = "1";
     return this.request("POST", "/api/auth/signout", { form, headers });
   }
+}
+
+// The return value of a server action in its React Flight (text/x-component)
+// response: row 0 is {a: "$@<row>", ...}; that row holds the value as JSON. When the
+// action set cookies, Next re-renders the page into the same response (more rows).
+function actionResult(text) {
+  const rows = new Map();
+  for (const line of text.split("\n")) {
+    const m = /^([0-9a-f]+):(.*)$/.exec(line);
+    if (m) rows.set(m[1], m[2]);
+  }
+  try {
+    const ref = JSON.parse(rows.get("0") ?? "null")?.a;
+    if (typeof ref !== "string" || !ref.startsWith("$@")) return null;
+    return JSON.parse(rows.get(ref.slice(2)) ?? "null");
+  } catch {
+    return null;
+  }
+}
+
+// Server-action ids by exported name, from the build's server-reference manifest.
+function loadActionIds(path) {
+  const m = JSON.parse(readFileSync(path, "utf8"));
+  const ids = {};
+  for (const [id, entry] of Object.entries(m.node ?? {})) if (entry?.exportedName) ids[entry.exportedName] = id;
+  return ids;
+}
+
+// The write paths (see the header): each returns the response, with `data.value` the
+// session value the server answered with where it has one.
+async function doSignIn(opts, c, user, password) {
+  if (opts.authVia === "actions") {
+    const r = await c.action("signInAction", [user, password]);
+    const ok = r.status === 200 && r.data?.ok === true;
+    return { status: r.status, url: ok ? opts.base + "/" : `?error=${r.data?.error ?? "status-" + r.status}`, setCookies: r.setCookies };
+  }
+  return c.signIn(user, password);
+}
+
+async function doUpdate(opts, c, value) {
+  switch (opts.updateVia) {
+    case "action":
+      return c.action("updateAction", [value]);
+    case "profile":
+      return c.request("POST", "/api/profile", { json: { value } });
+    case "session-get":
+      return c.request("GET", `/api/auth/session?value=${encodeURIComponent(value)}`);
+    default:
+      return c.update({ value });
+  }
+}
+
+function doSlow(opts, c, ms) {
+  switch (opts.slowVia) {
+    case "action":
+      return c.action("slowAction", [ms]);
+    case "auth-route":
+      return c.request("GET", `/api/slow-auth?ms=${ms}`);
+    default:
+      return c.request("GET", `/api/slow?ms=${ms}`);
+  }
+}
+
+function doSignOut(opts, c) {
+  if (opts.authVia === "actions") return c.action("signOutAction", []);
+  return c.signOut();
+}
+
+// sessionLines[kind][n]++ : one response of this kind carried n session Set-Cookie lines.
+function countLines(stats, kind, setCookies) {
+  const n = setCookieNames(setCookies).filter(isSessionCookieName).length;
+  const k = (stats.sessionLines[kind] ??= {});
+  k[n] = (k[n] ?? 0) + 1;
 }
 
 function rand() {
@@ -267,9 +402,10 @@ function loopbackOrigin(u) {
   return `${u.protocol}//${host}:${u.port}`;
 }
 
-async function signInChecked(opts, user, problems) {
+async function signInChecked(opts, user, problems, stats) {
   const c = new Client(opts);
-  const r = await c.signIn(user, "pw");
+  const r = await doSignIn(opts, c, user, "pw");
+  countLines(stats, "signin", r.setCookies);
   const okRedirect = (r.status === 200 || r.status === 302) && r.url && !/[?&]error=/.test(r.url);
   const sessionCookieSet = c.jar.sessionNames().length > 0;
   const s = await c.session();
@@ -298,7 +434,7 @@ async function signInChecked(opts, user, problems) {
 
 async function checkWrongPassword(opts, problems) {
   const c = new Client(opts);
-  const r = await c.signIn("mallory", "wrong");
+  const r = await doSignIn(opts, c, "mallory", "wrong");
   const s = await c.session();
   const ok = c.jar.sessionNames().length === 0 && !s?.user && /error=/.test(r.url);
   if (!ok) problems.push(`wrong password was not rejected: status=${r.status} hasSession=${Boolean(s?.user)}`);
@@ -325,7 +461,7 @@ async function checkBadCsrf(c, problems) {
 // One race trial; returns {outcome, slowCarriedSession}.
 async function trial(opts, c, idx, stats) {
   const before = freshValue(opts, "before");
-  const r0 = await c.update({ value: before });
+  const r0 = await doUpdate(opts, c, before);
   if (r0.status !== 200 || r0.data?.value !== before) {
     stats.updateFailures++;
     stats.problems.push(`trial ${idx}: plain update returned status=${r0.status} value-matches=${r0.data?.value === before}`);
@@ -333,6 +469,7 @@ async function trial(opts, c, idx, stats) {
   const s0 = await c.session();
   if (s0?.value !== before) {
     stats.updateFailures++;
+    stats.notPersisted++;
     stats.problems.push(`trial ${idx}: plain update did not persist (value-matches=${s0?.value === before})`);
     return;
   }
@@ -341,13 +478,13 @@ async function trial(opts, c, idx, stats) {
   const NEW = freshValue(opts, "new");
   const order = [];
   // Slow request snapshots the current (BEFORE) cookie now.
-  const slow = c.request("GET", `/api/slow?ms=${opts.slowMs}`).then((r) => {
+  const slow = doSlow(opts, c, opts.slowMs).then((r) => {
     order.push("slow");
     return r;
   });
   // Give the slow request a head start so the server reads the old session first.
   await sleep(20);
-  const upd = c.update({ value: NEW }).then((r) => {
+  const upd = doUpdate(opts, c, NEW).then((r) => {
     order.push("update");
     return r;
   });
@@ -357,6 +494,8 @@ async function trial(opts, c, idx, stats) {
     stats.problems.push(`trial ${idx}: slow request status=${rs.status} saw-before=${rs.data?.value === before}`);
   }
   if (setCookieNames(rs.setCookies).some(isSessionCookieName)) stats.slowCarriedSession++;
+  countLines(stats, "slow", rs.setCookies);
+  countLines(stats, "update", ru.setCookies);
   if (ru.status !== 200 || ru.data?.value !== NEW) {
     stats.updateFailures++;
     stats.problems.push(`trial ${idx}: update returned status=${ru.status} value-matches=${ru.data?.value === NEW}`);
@@ -366,6 +505,7 @@ async function trial(opts, c, idx, stats) {
   const r1 = await c.request("GET", "/api/auth/session");
   const s1 = r1.data;
   if (setCookieNames(r1.setCookies).some(isSessionCookieName)) stats.sessionGetRefreshed++;
+  countLines(stats, "sessionGet", r1.setCookies);
   if (s1?.value === NEW) stats.kept++;
   else if (s1?.value === before) stats.reverts++;
   else {
@@ -434,8 +574,9 @@ async function checkSliding(opts, c, stats) {
   }
 }
 
-async function checkSignOut(c, problems) {
-  const r = await c.signOut();
+async function checkSignOut(opts, c, problems, stats) {
+  const r = await doSignOut(opts, c);
+  countLines(stats, "signout", r.setCookies);
   const left = c.jar.sessionNames();
   const s = await c.session();
   const empty = !s || Object.keys(s).length === 0 || !s.user;
@@ -464,11 +605,18 @@ async function main() {
     slidingChecks: 0,
     slidingAdvanced: 0,
     slidingGainedMs: 0,
+    notPersisted: 0,
+    sessionLines: {},
     problems: [],
   };
+  if (opts.usesActions) {
+    const path = opts.manifest ?? new URL("./app-v5/.next/server/server-reference-manifest.json", import.meta.url);
+    opts.actionIds = loadActionIds(path);
+  }
 
   let signinOk = true;
   let signoutOk = true;
+  let signoutsRan = 0;
   let csrfOk = true;
   let idleOk = true;
   let workerErrors = 0;
@@ -486,19 +634,21 @@ async function main() {
     const share = Math.floor(opts.trials / opts.parallel) + (w < opts.trials % opts.parallel ? 1 : 0);
     workers.push(
       (async () => {
-        const { client, ok } = await signInChecked(opts, `${opts.user}${w}`, stats.problems);
+        const { client, ok } = await signInChecked(opts, `${opts.user}${w}`, stats.problems, stats);
         if (!ok) {
           signinOk = false;
           return;
         }
-        if (w === 0 && !(await checkBadCsrf(client, stats.problems))) csrfOk = false;
+        // (the CSRF token guards only next-auth/react's update route)
+        if (w === 0 && opts.updateVia === "session" && !(await checkBadCsrf(client, stats.problems))) csrfOk = false;
         for (let i = 0; i < share; i++) {
           await trial(opts, client, `${w}.${i}`, stats);
           ran++;
         }
         if (opts.idleMs > 0 && !(await checkAfterIdle(opts, client, w, stats.problems))) idleOk = false;
         if (w === 0 && opts.slidingChecks > 0) await checkSliding(opts, client, stats);
-        if (!(await checkSignOut(client, stats.problems))) signoutOk = false;
+        signoutsRan++;
+        if (!(await checkSignOut(opts, client, stats.problems, stats))) signoutOk = false;
       })().catch((e) => {
         stats.problems.push(`worker ${w}: ${e?.message ?? e}`);
         workerErrors++;
@@ -511,13 +661,16 @@ async function main() {
   const figures = {
     app: opts.app,
     target: opts.target,
+    updateVia: opts.updateVia,
+    slowVia: opts.slowVia,
+    ...(opts.authVia !== "api" && { authVia: opts.authVia }),
     trials: ran,
     reverts: stats.reverts,
     kept: stats.kept,
     signin: signinOk ? "ok" : "fail",
     update: updateOk ? "ok" : "fail",
-    signout: signoutOk ? "ok" : "fail",
-    csrf: csrfOk ? "ok" : "fail",
+    signout: signoutsRan === 0 ? "not-run" : signoutOk ? "ok" : "fail",
+    csrf: opts.updateVia === "session" ? (csrfOk ? "ok" : "fail") : "n/a",
     ...(opts.checkForwarded && { forwarded: forwardedOk ? "ok" : "fail" }),
     ...(opts.idleMs > 0 && { afterIdle: idleOk ? "ok" : "fail", idleMs: opts.idleMs }),
     slowMs: opts.slowMs,
@@ -531,6 +684,8 @@ async function main() {
       expiryAdvanced: stats.slidingAdvanced,
       expiryGainedSeconds: Math.round(stats.slidingGainedMs / 1000),
     }),
+    ...(stats.notPersisted > 0 && { updatesNotPersisted: stats.notPersisted }),
+    sessionLines: stats.sessionLines,
   };
   if (opts.expect) figures.expect = opts.expect;
 
@@ -541,14 +696,24 @@ async function main() {
     pass = false;
     why.push(`${workerErrors} client(s) stopped on an error`);
   }
+  if (signoutsRan === 0) signoutOk = false;
   if (opts.expect === "reverts") {
     if (!(stats.reverts > 0)) {
       pass = false;
       why.push("expected reverts > 0 when talking to Next.js directly, saw none");
     }
-    if (!signinOk) {
+    if (!signinOk || !updateOk || !signoutOk) {
       pass = false;
-      why.push("sign-in failed");
+      why.push("sign-in/update/sign-out must all work");
+    }
+  } else if (opts.expect === "no-update") {
+    if (stats.notPersisted !== opts.trials || stats.kept !== 0 || stats.reverts !== 0) {
+      pass = false;
+      why.push(`expected no update to persist (documented limitation), ${opts.trials - stats.notPersisted}/${opts.trials} did`);
+    }
+    if (!signinOk || !signoutOk) {
+      pass = false;
+      why.push("sign-in/sign-out must work");
     }
   } else if (opts.expect === "none") {
     if (stats.reverts !== 0) {

@@ -1,2 +1,8 @@
 /** @type {import("next").NextConfig} */
-module.exports = { reactStrictMode: true, poweredByHeader: false };
+module.exports = {
+  reactStrictMode: true,
+  poweredByHeader: false,
+  // tests/e2e has its own package-lock.json: keep Next from taking it for the workspace root
+  turbopack: { root: __dirname },
+  outputFileTracingRoot: __dirname,
+};

@@ -34,3 +34,25 @@ export const authOptions = {
     },
   },
 };
+
+// Per-request options for pages/api/auth/[...nextauth].js, in the style of seed
+// write-up 001: `GET /api/auth/session?value=...` sets the session value (the
+// jwt callback reads the query; NextAuth then writes the re-encoded cookie).
+// getServerSession elsewhere keeps using the plain authOptions.
+export function createOptions(req) {
+  const queryValue =
+    req.method === "GET" && req.query?.nextauth?.join("/") === "session" && typeof req.query.value === "string"
+      ? req.query.value
+      : undefined;
+  if (queryValue === undefined) return authOptions;
+  return {
+    ...authOptions,
+    callbacks: {
+      ...authOptions.callbacks,
+      async jwt(params) {
+        const token = await authOptions.callbacks.jwt(params);
+        return { ...token, value: queryValue };
+      },
+    },
+  };
+}

@@ -1,10 +1,12 @@
 import { NextRequest } from "next/server";
 import { handlers } from "../../../../auth";
 
-// Next 14 hands route handlers a request URL of http://localhost:<port>, and
-// Auth.js takes its origin (redirects, callback-url cookie) from that URL even
-// with trustHost (next-auth issues #10928, #12176). This is the workaround users
-// deploy behind a reverse proxy: rebuild the URL from X-Forwarded-Proto/-Host.
+// Next.js (14, and still 16.4) hands route handlers a request URL of
+// http://localhost:<port> whatever the Host header says, and Auth.js takes its
+// origin (redirects, callback-url cookie) from that URL even with trustHost
+// (next-auth issues #10928, #12176; next-auth 5 rebuilds it only from AUTH_URL).
+// This is the workaround users deploy behind a reverse proxy: rebuild the URL
+// from X-Forwarded-Proto/-Host.
 function withForwardedOrigin(handler) {
   return (req) => {
     const proto = req.headers.get("x-forwarded-proto");
