@@ -45,11 +45,13 @@ profile() {
     pid=$!
     track "$pid"
     for _ in $(seq 300); do curl -s -o /dev/null "http://127.0.0.1:$cg_port/" && break; sleep 0.1; done
-    python3 - "$cg_port" "$requests" <<'PY'
+    python3 - "$cg_port" "$requests" "$REQUEST_COOKIE" <<'PY'
 import socket, sys
-port, count = int(sys.argv[1]), int(sys.argv[2])
+port, count, cookie = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 conn = socket.create_connection(("127.0.0.1", port))
-request = b"GET / HTTP/1.1\r\nHost: bench.local\r\nUser-Agent: instructions\r\nAccept: */*\r\n\r\n"
+# A signed-in browser: the response's session cookie is a refresh.
+request = ("GET / HTTP/1.1\r\nHost: bench.local\r\nUser-Agent: instructions\r\nAccept: */*\r\n"
+           "Cookie: " + cookie + "\r\n\r\n").encode()
 pending = b""
 for _ in range(count):
     conn.sendall(request)

@@ -85,8 +85,20 @@ wait_http() {
     die "$url did not answer within 10 s"
 }
 
+# Real NextAuth v4 tokens of the same claims (minted by next-auth 4.24.15, in
+# tests/fixtures/tokens): the browser carries one, the upstream writes the
+# other back, so every response is a refresh, as on a signed-in page. The
+# secret is a test secret that opens them (cookieguard-secret in run.sh).
+fixture_token() {
+    python3 -c 'import json, sys
+cases = json.load(open(sys.argv[1]))["cases"]
+print(next(c["token"] for c in cases if c["id"] == sys.argv[2]))' \
+        "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/fixtures/tokens/tokens.json" "$1"
+}
+BENCH_SECRET='test-secret-v4-do-not-use'
+REQUEST_COOKIE="next-auth.session-token=$(fixture_token v4-refresh-a)"
 # The upstream's three Set-Cookie headers.
-SESSION_COOKIE='next-auth.session-token=eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..bench-session-value; Path=/; HttpOnly; SameSite=Lax'
+SESSION_COOKIE="next-auth.session-token=$(fixture_token v4-refresh-b); Path=/; HttpOnly; SameSite=Lax"
 CSRF_COOKIE='next-auth.csrf-token=3f6c3f6c3f6c3f6c%7Ca91ea91ea91ea91e; Path=/; HttpOnly; SameSite=Lax'
 APP_COOKIE='theme=dark; Path=/'
 

@@ -87,7 +87,7 @@ REPORT=$BENCH_TMP/report.txt
 
 sleep 1
 IDLE_START=$(vm_rss "$CG_PID")
-for _ in $(seq 20); do curl -s -o /dev/null --max-time 5 "http://127.0.0.1:$CG_PORT/"; done
+for _ in $(seq 20); do curl -s -o /dev/null --max-time 5 -H "Cookie: $REQUEST_COOKIE" "http://127.0.0.1:$CG_PORT/"; done
 sleep 1
 IDLE_WARM=$(vm_rss "$CG_PID")
 

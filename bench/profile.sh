@@ -80,9 +80,9 @@ for target in nginx cookieguard; do
         port=$CG_PORT
     fi
     url="http://127.0.0.1:$port/"
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d3s "$url" >/dev/null # warm-up
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -H "Cookie: $REQUEST_COOKIE" "$url" >/dev/null # warm-up
     perf stat -x, -e "$EVENTS" -o "$BENCH_TMP/stat-$target.csv" -p "$pids" -- \
-        wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$SCRIPT" "$url" >"$BENCH_TMP/wrk-$target.txt"
+        wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -H "Cookie: $REQUEST_COOKIE" -s "$SCRIPT" "$url" >"$BENCH_TMP/wrk-$target.txt"
     read -r requests duration < <(sed -n 's/^RESULT requests=\([0-9]*\) duration_us=\([0-9]*\).*/\1 \2/p' "$BENCH_TMP/wrk-$target.txt")
     awk -F, -v n="$requests" -v d="$duration" -v name="$target" '
         /^#/ || NF < 3 { next }
@@ -100,7 +100,7 @@ if [ -n "${PERF_RECORD:-}" ]; then
     echo
     echo "== perf record -g of cookieguard during ${DURATION}s of load (top symbols, self time)"
     perf record -q -e cpu-clock -g -o "$BENCH_TMP/perf.data" -p "$CG_PID" -- \
-        wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "http://127.0.0.1:$CG_PORT/" >/dev/null 2>&1
+        wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -H "Cookie: $REQUEST_COOKIE" "http://127.0.0.1:$CG_PORT/" >/dev/null 2>&1
     perf report -i "$BENCH_TMP/perf.data" --stdio --no-children --sort dso,sym -g none 2>/dev/null |
         grep -v '^#' | grep -v '^$' | head -40
 fi

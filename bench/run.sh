@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Throughput and latency: cookieguard vs nginx (2 workers) as reverse proxies
-# in front of the same fast upstream, and the upstream directly, in one run.
+# in front of the same fast upstream, and the upstream directly, in one run;
+# cookieguard twice: without the app's secret and with it (tokens read).
 #
 #   bash bench/run.sh
 #
@@ -8,8 +9,10 @@
 # the release binary, generates every config into a temp dir, checks that
 # cookieguard strips the session cookie and nginx hides Set-Cookie, then runs
 # ROUNDS rounds of `wrk -t2 -c64 -d10s --latency` against direct / nginx /
-# cookieguard in rotating order and prints medians and ratios. The report is
-# also written to bench/results/latest.txt.
+# cookieguard / cookieguard-secret in rotating order and prints medians and
+# ratios. Every request carries a real next-auth session token and every
+# response writes one back (a refresh), so the secret-aware reader works on
+# each response. The report is also written to bench/results/latest.txt.
 #
 # Knobs (environment): ROUNDS=3 DURATION=10 (s) WARMUP=3 (s) CONNECTIONS=64
 # THREADS=2 OUT=bench/results/latest.txt KEEP_TMP=1 (keep configs and logs).
@@ -36,10 +39,11 @@ BIN=$ROOT/target/release/cookieguard
 [ -x "$BIN" ] || die "$BIN was not built"
 
 BENCH_TMP=$(mktemp -d /tmp/cookieguard-bench.XXXXXX)
-UP_PORT="" NGINX_PORT="" CG_PORT=""
+UP_PORT="" NGINX_PORT="" CG_PORT="" CGS_PORT=""
 free_port UP_PORT
 free_port NGINX_PORT
 free_port CG_PORT
+free_port CGS_PORT
 CLK_TCK=$(getconf CLK_TCK)
 
 # The upstream: nginx answering a small body with three Set-Cookie headers.
@@ -54,24 +58,35 @@ track "$UP_PID"
 nginx -p "$BENCH_TMP/nginx" -c "$BENCH_TMP/nginx/nginx.conf" -e "$BENCH_TMP/nginx/logs/error.log" &
 NGINX_PID=$!
 track "$NGINX_PID"
-env -u COOKIEGUARD_CONFIG -u COOKIEGUARD_MODE RUST_LOG=warn \
+NO_SECRET=(-u COOKIEGUARD_SESSION_SECRET -u AUTH_SECRET -u NEXTAUTH_SECRET -u COOKIEGUARD_SESSION_SECRET_FILE)
+env -u COOKIEGUARD_CONFIG -u COOKIEGUARD_MODE "${NO_SECRET[@]}" RUST_LOG=warn \
     "$BIN" --listen "127.0.0.1:$CG_PORT" --upstream "http://127.0.0.1:$UP_PORT" \
     2>"$BENCH_TMP/cookieguard.log" &
 CG_PID=$!
 track "$CG_PID"
+env -u COOKIEGUARD_CONFIG -u COOKIEGUARD_MODE "${NO_SECRET[@]}" RUST_LOG=warn NEXTAUTH_SECRET="$BENCH_SECRET" \
+    "$BIN" --listen "127.0.0.1:$CGS_PORT" --upstream "http://127.0.0.1:$UP_PORT" \
+    2>"$BENCH_TMP/cookieguard-secret.log" &
+CGS_PID=$!
+track "$CGS_PID"
 
 declare -A URL=(
     [direct]="http://127.0.0.1:$UP_PORT/"
     [nginx]="http://127.0.0.1:$NGINX_PORT/"
     [cookieguard]="http://127.0.0.1:$CG_PORT/"
+    [cookieguard-secret]="http://127.0.0.1:$CGS_PORT/"
 )
-for target in direct nginx cookieguard; do wait_http "${URL[$target]}"; done
+for target in direct nginx cookieguard cookieguard-secret; do wait_http "${URL[$target]}"; done
 
 echo "== checking what each path does to Set-Cookie"
-headers_of() { curl -s -D - -o /dev/null --max-time 5 "$1" | tr -d '\r'; }
+headers_of() { curl -s -D - -o /dev/null --max-time 5 -H "Cookie: $REQUEST_COOKIE" "$1" | tr -d '\r'; }
 direct_h=$(headers_of "${URL[direct]}")
 nginx_h=$(headers_of "${URL[nginx]}")
 cg_h=$(headers_of "${URL[cookieguard]}")
+cgs_h=$(headers_of "${URL[cookieguard-secret]}")
+grep -qi '^set-cookie: next-auth\.session-token=' <<<"$cgs_h" &&
+    die "cookieguard with the secret let the session cookie through:
+$cgs_h"
 count_set_cookie() { grep -ci '^set-cookie:' <<<"$1" || true; }
 [ "$(count_set_cookie "$direct_h")" -eq 3 ] || die "the upstream should send 3 Set-Cookie headers:
 $direct_h"
@@ -87,7 +102,7 @@ $cg_h"
 for h in "$direct_h" "$nginx_h" "$cg_h"; do
     head -1 <<<"$h" | grep -q ' 200' || die "expected 200: $(head -1 <<<"$h")"
 done
-echo "   direct: 3 Set-Cookie; nginx: none; cookieguard: csrf + theme, session token removed"
+echo "   direct: 3 Set-Cookie; nginx: none; cookieguard (both): csrf + theme, session token removed"
 
 # CPU time (clock ticks) of a process and its children (nginx workers).
 # cpu_ticks PID: "user system" clock ticks of a process and its children.
@@ -101,6 +116,7 @@ proxy_pid() {
     case $1 in
     nginx) echo "$NGINX_PID" ;;
     cookieguard) echo "$CG_PID" ;;
+    cookieguard-secret) echo "$CGS_PID" ;;
     *) echo "" ;;
     esac
 }
@@ -114,7 +130,7 @@ run_wrk() {
     ppid=$(proxy_pid "$target")
     [ -n "$ppid" ] && read -r u0 s0 < <(cpu_ticks "$ppid")
     up0=$(cpu_ticks "$UP_PID" | awk '{print $1 + $2}')
-    timeout $((seconds + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --latency \
+    timeout $((seconds + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --latency -H "Cookie: $REQUEST_COOKIE" \
         -s "$ROOT/bench/report.lua" "${URL[$target]}" >"$out" 2>&1 ||
         die "wrk failed against $target: $(cat "$out")"
     up1=$(cpu_ticks "$UP_PID" | awk '{print $1 + $2}')
@@ -138,13 +154,13 @@ run_wrk() {
 }
 
 echo "== warm-up (${WARMUP}s each)"
-for target in direct nginx cookieguard; do run_wrk "$target" "$WARMUP" warmup; done
+TARGETS=(direct nginx cookieguard cookieguard-secret)
+for target in "${TARGETS[@]}"; do run_wrk "$target" "$WARMUP" warmup; done
 
-TARGETS=(direct nginx cookieguard)
 echo "== $ROUNDS rounds x ${DURATION}s, wrk -t$THREADS -c$CONNECTIONS, rotating order"
 for ((r = 1; r <= ROUNDS; r++)); do
-    for ((i = 0; i < 3; i++)); do
-        run_wrk "${TARGETS[(i + r - 1) % 3]}" "$DURATION" "$r"
+    for ((i = 0; i < ${#TARGETS[@]}; i++)); do
+        run_wrk "${TARGETS[(i + r - 1) % ${#TARGETS[@]}]}" "$DURATION" "$r"
     done
 done
 
@@ -160,7 +176,9 @@ REPORT=$BENCH_TMP/report.txt
     echo "tools: $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
     echo "load: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency, $ROUNDS rounds in rotating order after ${WARMUP}s warm-ups"
     echo "upstream: nginx (2 workers) returning a 24-byte body + 3 Set-Cookie; nginx proxy: 2 workers,"
-    echo "  keepalive 64 to the upstream, proxy_hide_header Set-Cookie; cookieguard: RUST_LOG=warn, defaults"
+    echo "  keepalive 64 to the upstream, proxy_hide_header Set-Cookie; cookieguard: RUST_LOG=warn, defaults;"
+    echo "  cookieguard-secret: the same with NEXTAUTH_SECRET set (both tokens of each exchange read);"
+    echo "  every request carries a real next-auth 4 token (484 B), every response writes another back"
     echo "CAVEAT: wrk, the upstream and the proxy share the same $(nproc) CPUs, so every figure includes"
     echo "  contention between them; a proxy that uses less CPU per request leaves more to the others."
     echo
@@ -179,14 +197,15 @@ REPORT=$BENCH_TMP/report.txt
         { rps[$2] = rps[$2] " " $3; p50[$2] = p50[$2] " " $4; p99[$2] = p99[$2] " " $6; cpu[$2] = cpu[$2] " " $9; sys[$2] = sys[$2] " " $11
           r[$1 SUBSEP $2] = $3; l[$1 SUBSEP $2] = $6; rounds[$1] = 1 }
         END {
-            split("direct nginx cookieguard", order, " ")
-            for (k = 1; k <= 3; k++) {
+            split("direct nginx cookieguard cookieguard-secret", order, " ")
+            for (k = 1; k <= 4; k++) {
                 t = order[k]
                 c = (t == "direct") ? "-" : sprintf("%.1f us/req", median(cpu[t]))
                 k2 = (t == "direct") ? "-" : sprintf("%.1f us/req", median(sys[t]))
                 printf "  %-12s %10.0f %8.0f %8.0f %12s %14s\n", t, median(rps[t]), median(p50[t]), median(p99[t]), c, k2
             }
             for (x in rounds) {
+                sc = sc " " r[x, "cookieguard-secret"] / r[x, "cookieguard"]
                 cn = cn " " r[x, "cookieguard"] / r[x, "nginx"]
                 cd = cd " " r[x, "cookieguard"] / r[x, "direct"]
                 pn = pn " " l[x, "cookieguard"] / l[x, "nginx"]
@@ -197,6 +216,8 @@ REPORT=$BENCH_TMP/report.txt
             printf "  throughput cookieguard/nginx  %.2f   (target >= 1.20: %s)\n", tput, (tput >= 1.2 ? "MET" : "MISSED")
             printf "  throughput cookieguard/direct %.2f\n", median(cd)
             printf "  p99 cookieguard/nginx         %.2f   (target <= 1.00: %s)\n", lat, (lat <= 1.0 ? "MET" : "MISSED")
+            printf "  throughput with secret/without %.2f\n", median(sc)
+            printf "  proxy CPU per request with secret/without %.2f (%.1f vs %.1f us/req)\n", median(cpu["cookieguard-secret"]) / median(cpu["cookieguard"]), median(cpu["cookieguard-secret"]), median(cpu["cookieguard"])
         }' "$RESULTS"
     echo
     echo "memory after the run: cookieguard peak RSS (VmHWM) $((CG_HWM / 1024)) MiB ($CG_HWM KiB), current RSS $((CG_RSS / 1024)) MiB;"
