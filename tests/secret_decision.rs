@@ -353,3 +353,63 @@ fn guard_mode_records_a_change_read_with_the_secret() {
         }
     );
 }
+
+/// Guard mode with the secret: a cookie no secret opens (forged, or a wrong
+/// secret) is never remembered, so a flood of forged sessions costs guard
+/// memory nothing; its refresh is stripped (the safe side), and a sign-out
+/// still passes.
+#[test]
+fn guard_mode_never_remembers_a_token_no_secret_opens() {
+    let t = tokens();
+    let mut decider = Config {
+        mode: Mode::Guard,
+        ..Config::default()
+    }
+    .decider();
+    decider.policy = policy(Mode::Guard, &[V5_SECRET]);
+    let remembered = |decider: &cookieguard::guard::Decider| match decider.store.as_deref() {
+        Some(cookieguard::guard::GuardStore::Memory(guard)) => guard.lock().len(),
+        _ => unreachable!("a memory store"),
+    };
+    for i in 0..1000 {
+        let forged = format!("{V5}=eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..forged{i}.x.y");
+        // The app deletes a cookie it cannot read: a sign-out, which passes.
+        let facts = request(&decider.policy, "GET", &forged, false);
+        let mut headers = response(&[format!("{V5}=; Max-Age=0; Path=/")]);
+        let decision = decider.decide_now(&facts, StatusCode::OK, &mut headers);
+        assert_eq!(
+            decision.outcome,
+            Outcome::Allowed {
+                by: Authority::Change(Change::SignOut),
+                cookies: 1
+            }
+        );
+        assert!(decision.token_unreadable);
+        // Written back as if it were a session: a refresh nobody can judge.
+        let mut headers = response(&[line(V5, &format!("forged-copy-{i}"))]);
+        let decision = decider.decide_now(&facts, StatusCode::OK, &mut headers);
+        assert_eq!(
+            decision.outcome,
+            Outcome::Stripped {
+                cookies: 1,
+                reason: StripReason::UnreadableToken
+            }
+        );
+    }
+    assert_eq!(remembered(&decider), 0);
+    // A real session is remembered as before.
+    let facts = request(
+        &decider.policy,
+        "GET",
+        &format!("{V5}={}", t["v5-refresh-a"]),
+        false,
+    );
+    let mut headers = response(&[line(V5, &t["v5-refresh-b"])]);
+    assert_eq!(
+        decider
+            .decide_now(&facts, StatusCode::OK, &mut headers)
+            .outcome,
+        Outcome::Refreshed { cookies: 1 }
+    );
+    assert_eq!(remembered(&decider), 2);
+}

@@ -40,7 +40,13 @@ impl Decider {
         let Some(examined) = self.policy.examine(facts, status, headers, now) else {
             return Decision::NO_SESSION_COOKIE;
         };
-        let verdict = match self.query(facts, examined.authoritative(), headers, now) {
+        let verdict = match self.query(
+            facts,
+            examined.authoritative(),
+            examined.token_unreadable(),
+            headers,
+            now,
+        ) {
             Some((store, query)) => Some(store.judge(query).await),
             None => None,
         };
@@ -60,7 +66,13 @@ impl Decider {
             return Decision::NO_SESSION_COOKIE;
         };
         let verdict = self
-            .query(facts, examined.authoritative(), headers, now)
+            .query(
+                facts,
+                examined.authoritative(),
+                examined.token_unreadable(),
+                headers,
+                now,
+            )
             .map(|(store, query)| store.judge_now(query));
         self.finish(examined, verdict, headers)
     }
@@ -69,10 +81,16 @@ impl Decider {
         &self,
         facts: &RequestFacts,
         authoritative: bool,
+        unreadable: bool,
         headers: &HeaderMap,
         now: SystemTime,
     ) -> Option<(&GuardStore, GuardQuery)> {
         let store = self.store.as_deref()?;
+        if unreadable {
+            // A token no secret opens (forged, or a wrong secret) is never
+            // remembered: floods of forged cookies cost guard memory nothing.
+            return None;
+        }
         let query = store.query(
             &self.policy.session,
             &facts.cookies,

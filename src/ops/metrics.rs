@@ -266,6 +266,7 @@ fn reason_label(reason: StripReason) -> &'static str {
         StripReason::Stale => "stale",
         StripReason::NoRequestSession => "no request session",
         StripReason::StoreUnavailable => "store unavailable",
+        StripReason::UnreadableToken => "unreadable token",
     }
 }
 

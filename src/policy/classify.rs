@@ -49,8 +49,8 @@ pub struct Classified {
     pub change: Option<Change>,
     /// The names (never the values) of the claims that changed.
     pub changed_claims: Vec<String>,
-    /// A secret was given but opened neither this token nor its partner:
-    /// the shape rules decided.
+    /// A secret was given but did not open the exchange's tokens: the shape
+    /// rules decided, and guard memory keeps nothing of them.
     pub unreadable: bool,
 }
 
@@ -75,7 +75,16 @@ pub fn classify(
         unreadable: false,
     };
     let (before, after) = match (&exchange.before, &exchange.after) {
-        (_, None) => return by(Some(Change::SignOut)),
+        // A sign-out passes whatever it deletes; with the secret, whether the
+        // deleted token opens decides whether guard memory may keep it.
+        (Some(before), None) => {
+            return Classified {
+                unreadable: reading
+                    .is_some_and(|r| r.reader.read(before.base, &before.value).is_err()),
+                ..by(Some(Change::SignOut))
+            };
+        }
+        (None, None) => return by(Some(Change::SignOut)),
         (None, Some(_)) => return by(Some(Change::SignIn)),
         (Some(before), Some(after)) => (before, after),
     };

@@ -220,6 +220,7 @@ impl Policy {
             cookies,
             mut authority,
             strip_reason,
+            token_unreadable: examined_unreadable,
             ..
         } = examined;
         // A change from a request whose session an update had superseded (a
@@ -231,6 +232,9 @@ impl Policy {
             authority = Some(Authority::StaleChange(change));
         }
         let guard_reason = match verdict {
+            // With the secret, a token that opens with none is never judged
+            // by (or kept in) guard memory.
+            _ if examined_unreadable && authority.is_none() => Some(StripReason::UnreadableToken),
             None | Some(Verdict::Pass) => None,
             // An authoritative write always passes; the store only records it.
             Some(_) if authority.is_some() => None,

@@ -87,6 +87,10 @@ pub enum StripReason {
     /// Guard: the shared store did not answer in time. Stripping is the safe
     /// side: the user loses one expiry extension, never an update.
     StoreUnavailable,
+    /// Guard, with the app's secret: the exchange's token opens with no
+    /// secret (forged, or the secret is wrong). Guard memory never keeps such
+    /// a value, so its refresh is stripped: the safe side, as in strip mode.
+    UnreadableToken,
 }
 
 impl StripReason {
@@ -97,6 +101,7 @@ impl StripReason {
             StripReason::Stale => "stale: the request's session was superseded by an update",
             StripReason::NoRequestSession => "no session in the request",
             StripReason::StoreUnavailable => "guard store unavailable: treated as stale",
+            StripReason::UnreadableToken => "no configured secret opens the session token",
         }
     }
 }
