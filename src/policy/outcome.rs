@@ -96,7 +96,9 @@ pub enum StripReason {
 impl StripReason {
     pub fn as_str(self) -> &'static str {
         match self {
-            StripReason::RouteNotAllowed => "route not allowed",
+            StripReason::RouteNotAllowed => {
+                "a refresh on a route not allowed to change the session"
+            }
             StripReason::ErrorStatus { .. } => "allowed route answered with an error status",
             StripReason::Stale => "stale: the request's session was superseded by an update",
             StripReason::NoRequestSession => "no session in the request",
