@@ -40,10 +40,10 @@ fn policy(mode: Mode, secrets: &[&str]) -> Policy {
     .policy();
     let names = DEFAULT_SESSION_COOKIES.map(String::from);
     let secrets: Vec<Secret> = secrets.iter().map(|s| Secret::new(*s)).collect();
-    policy.reading = Some(SessionReading {
-        reader: TokenReader::new(&secrets, &names),
-        volatile_claims: vec!["iat".into(), "exp".into(), "jti".into()],
-    });
+    policy.reading = Some(SessionReading::new(
+        TokenReader::new(&secrets, &names),
+        vec!["iat".into(), "exp".into(), "jti".into()],
+    ));
     policy
 }
 

@@ -198,9 +198,11 @@ impl Config {
                     .expect("validated when the config was read")
             }),
             // Keys are derived here, once per secret and cookie name.
-            reading: (!self.session.secrets.is_empty()).then(|| SessionReading {
-                reader: TokenReader::new(&self.session.secrets.secrets, &self.session.cookies),
-                volatile_claims: self.session.volatile_claims.clone(),
+            reading: (!self.session.secrets.is_empty()).then(|| {
+                SessionReading::new(
+                    TokenReader::new(&self.session.secrets.secrets, &self.session.cookies),
+                    self.session.volatile_claims.clone(),
+                )
             }),
         }
     }

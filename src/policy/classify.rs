@@ -15,6 +15,11 @@
 //!   middleware's copy (a route wrapped in `auth()` also writes twice, but
 //!   both copies of the old session, and it is no server action).
 
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+
+use lru::LruCache;
+
 use crate::session::token::{TokenError, TokenReader};
 use crate::session::{Exchange, Token};
 
@@ -60,6 +65,98 @@ pub struct Classified {
 pub struct SessionReading {
     pub reader: TokenReader,
     pub volatile_claims: Vec<String>,
+    digests: ClaimsDigests,
+}
+
+impl SessionReading {
+    pub fn new(reader: TokenReader, volatile_claims: Vec<String>) -> SessionReading {
+        SessionReading {
+            reader,
+            volatile_claims,
+            digests: ClaimsDigests::default(),
+        }
+    }
+
+    /// Forgets every remembered digest (benchmarks measure reads with it).
+    pub fn forget(&self) {
+        self.digests.lock().clear();
+    }
+
+    /// The digest of a token's lasting claims (volatile ones left out),
+    /// remembered for tokens read lately: the token a response writes is the
+    /// one the browser sends next, so each token is read once, not twice.
+    /// Only tokens a secret opens are remembered.
+    fn digest(&self, token: &Token<'_>) -> Result<Digest, TokenError> {
+        let key = self.digests.key(token);
+        if let Some(digest) = self.digests.get(key) {
+            return Ok(digest);
+        }
+        let claims = self.reader.read(token.base, &token.value)?;
+        let mut hasher = blake3::Hasher::new();
+        for (name, value) in claims.as_map() {
+            if self.volatile_claims.iter().any(|v| v == name) {
+                continue;
+            }
+            hasher.update(name.as_bytes());
+            hasher.update(&[0]);
+            // A Value always serialises, and the hasher is the sink.
+            let _ = serde_json::to_writer(&mut hasher, value);
+            hasher.update(&[0]);
+        }
+        let mut digest = [0; 16];
+        digest.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
+        self.digests.put(key, digest);
+        Ok(digest)
+    }
+}
+
+type Digest = [u8; 16];
+
+/// Lately read tokens' claim digests, keyed by a keyed hash of the token
+/// (random per-process keys: nobody can aim a token at another's entry).
+/// Bounded: about 100 bytes an entry, 400 KiB when full.
+struct ClaimsDigests {
+    hasher: ahash::RandomState,
+    entries: Mutex<LruCache<u64, Digest>>,
+}
+
+const CLAIMS_DIGESTS: usize = 4096;
+
+impl Default for ClaimsDigests {
+    fn default() -> Self {
+        ClaimsDigests {
+            hasher: ahash::RandomState::new(),
+            entries: Mutex::new(LruCache::new(
+                NonZeroUsize::new(CLAIMS_DIGESTS).expect("not zero"),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Debug for ClaimsDigests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClaimsDigests")
+    }
+}
+
+impl ClaimsDigests {
+    fn key(&self, token: &Token<'_>) -> u64 {
+        self.hasher.hash_one((token.base, &*token.value))
+    }
+
+    fn get(&self, key: u64) -> Option<Digest> {
+        self.lock().get(&key).copied()
+    }
+
+    fn put(&self, key: u64, digest: Digest) {
+        self.lock().put(key, digest);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<u64, Digest>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// Classifies an exchange. `action`: the request was a server action
@@ -111,11 +208,16 @@ pub fn classify(
     }
 }
 
+/// The names of the claims that differ; empty for a refresh. Digests decide
+/// the usual case (same claims); only a change reads both tokens whole.
 fn claims_changed(
     reading: &SessionReading,
     before: &Token<'_>,
     after: &Token<'_>,
 ) -> Result<Vec<String>, TokenError> {
+    if reading.digest(after)? == reading.digest(before)? {
+        return Ok(Vec::new());
+    }
     let after_claims = reading.reader.read(after.base, &after.value)?;
     let before_claims = reading.reader.read(before.base, &before.value)?;
     Ok(after_claims
@@ -157,13 +259,13 @@ mod tests {
 
     /// A secret that opens none of these made-up tokens.
     fn wrong_secret() -> SessionReading {
-        SessionReading {
-            reader: TokenReader::new(
+        SessionReading::new(
+            TokenReader::new(
                 &[Secret::new("not the app's")],
                 &["authjs.session-token".to_owned()],
             ),
-            volatile_claims: vec!["iat".into(), "exp".into(), "jti".into()],
-        }
+            vec!["iat".into(), "exp".into(), "jti".into()],
+        )
     }
 
     #[test]
