@@ -31,7 +31,7 @@ install_missing() {
 }
 
 # The Redis guard store's tests start their own redis-server.
-install_missing redis-server redis-server
+install_missing redis-server redis-server redis-cli redis-tools
 
 status=0
 cargo test --locked 2>&1 | tee "$log" || status=$?
@@ -41,7 +41,7 @@ if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi   # a build fai
 
 if [ "${E2E:-1}" != 0 ]; then
   # chromium for the browser checks, nginx as the replicas' round robin
-  install_missing chromium chromium nginx nginx
+  install_missing chromium chromium nginx nginx caddy caddy openssl openssl certutil libnss3-tools
   echo "== end-to-end: bash tests/e2e/run.sh"
   e2e_status=0
   COOKIEGUARD_BIN=target/debug/cookieguard bash tests/e2e/run.sh 2>&1 | tee "$log" || e2e_status=$?

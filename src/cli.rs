@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tracing::{error, info};
 
-use crate::config::{Config, ConfigError, LogFormat, Overrides, StoreKind, Upstream};
+use crate::config::{Config, ConfigError, LogFormat, Overrides, RedisMode, StoreKind, Upstream};
 use crate::ops::{logging, signals};
 use crate::policy::Mode;
 use crate::proxy::server;
@@ -99,6 +99,33 @@ pub struct Settings {
         global = true
     )]
     pub redis_url: Option<String>,
+    /// How the Redis store reaches Redis: one server, Redis Cluster, or Sentinel [default: single]
+    #[arg(long, env = "COOKIEGUARD_REDIS_MODE", value_enum, global = true)]
+    pub redis_mode: Option<RedisMode>,
+    /// rediss://: PEM file of the CA(s) to trust instead of the system roots
+    #[arg(
+        long,
+        env = "COOKIEGUARD_REDIS_CA_FILE",
+        value_name = "FILE",
+        global = true
+    )]
+    pub redis_ca_file: Option<PathBuf>,
+    /// rediss:// with mutual TLS: the client certificate (PEM); needs --redis-key-file
+    #[arg(
+        long,
+        env = "COOKIEGUARD_REDIS_CERT_FILE",
+        value_name = "FILE",
+        global = true
+    )]
+    pub redis_cert_file: Option<PathBuf>,
+    /// rediss:// with mutual TLS: the client certificate's private key (PEM)
+    #[arg(
+        long,
+        env = "COOKIEGUARD_REDIS_KEY_FILE",
+        value_name = "FILE",
+        global = true
+    )]
+    pub redis_key_file: Option<PathBuf>,
     /// File with the app's AUTH_SECRET / NEXTAUTH_SECRET (one per line, newest first), to read session tokens; without it COOKIEGUARD_SESSION_SECRET, then [session] secret_file, then AUTH_SECRET(_1.._3) / NEXTAUTH_SECRET are used
     #[arg(
         long,
@@ -163,6 +190,10 @@ impl Settings {
             threads: self.threads,
             guard_store: self.guard_store,
             redis_url: self.redis_url.clone(),
+            redis_mode: self.redis_mode,
+            redis_ca_file: self.redis_ca_file.clone(),
+            redis_cert_file: self.redis_cert_file.clone(),
+            redis_key_file: self.redis_key_file.clone(),
             session_secret_file: self.session_secret_file.clone(),
         }
     }

@@ -8,135 +8,22 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::nextauth::*;
-use common::redis::RedisServer;
+use common::redis::*;
 use common::*;
 use cookieguard::config::{Config, StoreKind};
-use cookieguard::guard::{GuardQuery, GuardState, GuardStore, RedisGuard, RedisSettings};
+use cookieguard::guard::{GuardStore, RedisGuard, RedisSettings};
 use cookieguard::policy::Mode;
-use cookieguard::policy::Verdict;
-use cookieguard::session::{SessionHash, SessionWrite};
 use http::StatusCode;
-
-/// One step of a scenario: an update or a refresh of `request` writing
-/// `write` (`None`: a delete), and for a refresh the verdict expected.
-#[derive(Clone, Copy)]
-enum Step {
-    Update(Option<u64>, Option<u64>),
-    Refresh(Option<u64>, Option<u64>, Verdict),
-}
-use Step::{Refresh, Update};
-
-const PASS: Verdict = Verdict::Pass;
-const STALE: Verdict = Verdict::Stale;
-
-/// The interleavings of the in-memory store's unit tests, as data.
-fn scenarios() -> Vec<(&'static str, Vec<Step>)> {
-    let n = Some;
-    vec![
-        (
-            "refresh before the update passes",
-            vec![
-                Refresh(n(0), n(1), PASS),
-                Update(n(1), n(2)),
-                Refresh(n(2), n(3), PASS),
-            ],
-        ),
-        (
-            "refresh after the update is stale",
-            vec![
-                Update(n(0), n(1)),
-                Refresh(n(0), n(10), STALE),
-                Refresh(n(1), n(11), PASS),
-            ],
-        ),
-        (
-            "a chain of refreshes is one generation",
-            vec![
-                Refresh(n(0), n(1), PASS),
-                Refresh(n(1), n(2), PASS),
-                Update(n(2), n(100)),
-                Refresh(n(0), n(3), STALE),
-                Refresh(n(1), n(4), STALE),
-                Refresh(n(100), n(101), PASS),
-                Refresh(n(101), n(102), PASS),
-            ],
-        ),
-        (
-            "two concurrent updates: the later wins",
-            vec![
-                Update(n(0), n(1)),
-                Update(n(0), n(2)),
-                Refresh(n(1), n(3), STALE),
-                Refresh(n(2), n(4), PASS),
-            ],
-        ),
-        (
-            "a late update from an old generation supersedes what came after",
-            vec![
-                Update(n(0), n(1)),
-                Update(n(1), n(2)),
-                Update(n(0), n(3)),
-                Refresh(n(2), n(9), STALE),
-                Refresh(n(3), n(4), PASS),
-            ],
-        ),
-        (
-            "a lost update response: stale, not logged out; the next update starts afresh",
-            vec![
-                Update(n(0), n(1)),
-                Refresh(n(0), n(2), STALE),
-                Update(n(0), n(3)),
-                Refresh(n(3), n(4), PASS),
-            ],
-        ),
-        (
-            "an empty store passes everything with a session",
-            vec![Refresh(n(42), n(43), PASS), Refresh(n(7), None, PASS)],
-        ),
-        (
-            "no request session is never a refresh",
-            vec![
-                Refresh(None, n(1), Verdict::NoRequestSession),
-                Refresh(None, None, Verdict::NoRequestSession),
-            ],
-        ),
-        (
-            "deletes pass when live and are stale when superseded",
-            vec![
-                Refresh(n(0), None, PASS),
-                Update(n(0), n(1)),
-                Refresh(n(0), None, STALE),
-            ],
-        ),
-        (
-            "sign-in and sign-out",
-            vec![
-                Update(None, n(1)),
-                Refresh(n(1), n(2), PASS),
-                Update(n(2), None),
-                Refresh(n(1), n(3), STALE),
-            ],
-        ),
-    ]
-}
-
-fn query(authoritative: bool, request: Option<u64>, write: Option<u64>) -> GuardQuery {
-    GuardQuery {
-        authoritative,
-        request: request.map(SessionHash),
-        write: write.map_or(SessionWrite::Delete, |n| SessionWrite::Set(SessionHash(n))),
-    }
-}
 
 fn redis_store(redis: &RedisServer, prefix: &str, ttl: Duration) -> GuardStore {
     GuardStore::Redis(Box::new(
-        RedisGuard::new(RedisSettings {
-            url: redis.url(),
-            prefix: prefix.to_owned(),
+        // Generous timeout: these tests are about verdicts, not speed.
+        RedisGuard::new(RedisSettings::new(
+            redis.url(),
+            prefix,
             ttl,
-            // Generous: these tests are about verdicts, not speed.
-            timeout: Duration::from_secs(2),
-        })
+            Duration::from_secs(2),
+        ))
         .unwrap(),
     ))
 }
@@ -144,27 +31,7 @@ fn redis_store(redis: &RedisServer, prefix: &str, ttl: Duration) -> GuardStore {
 #[tokio::test]
 async fn redis_gives_the_verdicts_of_the_memory_store() {
     let redis = RedisServer::start();
-    for (index, (name, steps)) in scenarios().into_iter().enumerate() {
-        let store = redis_store(&redis, &format!("scenario{index}"), Duration::from_secs(60));
-        let mut memory = GuardState::new(1000, Duration::from_secs(60));
-        for (at, step) in steps.into_iter().enumerate() {
-            let now = Instant::now();
-            match step {
-                Update(request, write) => {
-                    let q = query(true, request, write);
-                    let in_memory = memory.record_update(q.request, q.write, now);
-                    assert_eq!(store.judge(q).await, in_memory, "{name}, step {at}");
-                }
-                Refresh(request, write, expected) => {
-                    let q = query(false, request, write);
-                    let in_memory = memory.judge_refresh(q.request, q.write, now);
-                    let in_redis = store.judge(q).await;
-                    assert_eq!(in_memory, expected, "memory: {name}, step {at}");
-                    assert_eq!(in_redis, expected, "redis: {name}, step {at}");
-                }
-            }
-        }
-    }
+    same_verdicts_as_memory(|prefix| redis_store(&redis, prefix, Duration::from_secs(60))).await;
 }
 
 #[tokio::test]

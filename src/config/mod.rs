@@ -24,12 +24,13 @@ use error::{locate_key, parse_file};
 pub use redact::{check_redis_url, redact_redis_url};
 use schema::FileConfig;
 pub use schema::{
-    DEFAULT_BASE_PATH, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_SESSION_COOKIES,
-    DEFAULT_UPDATE_HEADER, DEFAULT_UPSTREAM, GUARD_TTL_MARGIN, GuardSettings, LogFormat, Session,
-    StoreKind, Timeouts,
+    DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_SESSION_COOKIES, DEFAULT_UPDATE_HEADER,
+    DEFAULT_UPSTREAM, GUARD_TTL_MARGIN, GuardSettings, LogFormat, Session, StoreKind, Timeouts,
 };
-pub use values::{BasePath, Upstream, UpstreamError};
+pub use values::{BasePath, DEFAULT_BASE_PATH, Upstream, UpstreamError};
 
+pub use crate::guard::RedisMode;
+use crate::guard::redis::RedisTls;
 use crate::guard::{Decider, Guard, GuardStore, RedisGuard, RedisSettings};
 use crate::policy::{AllowRule, Mode, Policy, SessionReading};
 use crate::session::SessionCookieNames;
@@ -93,6 +94,10 @@ pub struct Overrides {
     pub threads: Option<usize>,
     pub guard_store: Option<StoreKind>,
     pub redis_url: Option<String>,
+    pub redis_mode: Option<RedisMode>,
+    pub redis_ca_file: Option<std::path::PathBuf>,
+    pub redis_cert_file: Option<std::path::PathBuf>,
+    pub redis_key_file: Option<std::path::PathBuf>,
     /// `--session-secret-file`: wins over every other source of the secret.
     pub session_secret_file: Option<std::path::PathBuf>,
 }
@@ -158,11 +163,42 @@ impl Config {
         if let Some(url) = &overrides.redis_url {
             self.guard.redis_url = url.clone();
         }
+        if let Some(mode) = overrides.redis_mode {
+            self.guard.redis_mode = mode;
+        }
+        for (file, setting) in [
+            (&overrides.redis_ca_file, &mut self.guard.redis_ca_file),
+            (&overrides.redis_cert_file, &mut self.guard.redis_cert_file),
+            (&overrides.redis_key_file, &mut self.guard.redis_key_file),
+        ] {
+            if let Some(file) = file {
+                *setting = Some(file.clone());
+            }
+        }
     }
 
     /// Checks between settings that may come from different layers.
     fn check_combination(&self, file: Option<(&Path, &str)>) -> Result<(), ConfigError> {
-        if self.guard.store == StoreKind::Redis && self.guard.redis_url.is_empty() {
+        let at = |key: &str, message: String| -> ConfigError {
+            match file.and_then(|(path, source)| {
+                locate_key(source, "guard", key).map(|(line, column)| (path, line, column))
+            }) {
+                Some((path, line, column)) => ConfigError::Invalid {
+                    path: path.to_owned(),
+                    line,
+                    column,
+                    key: Some(format!("guard.{key}")),
+                    message,
+                },
+                None => ConfigError::Setting(format!("`guard.{key}`: {message}")),
+            }
+        };
+        let guard = &self.guard;
+        let sentinel_keys = !guard.sentinel.is_empty() || !guard.sentinel_master.is_empty();
+        if self.guard.store == StoreKind::Redis
+            && guard.redis_url.is_empty()
+            && !(guard.redis_mode == RedisMode::Sentinel && sentinel_keys)
+        {
             let message = "`store = \"redis\"` needs `guard.redis_url` (or COOKIEGUARD_REDIS_URL / --redis-url)".to_owned();
             return Err(
                 match file.and_then(|(path, source)| {
@@ -178,6 +214,74 @@ impl Config {
                     None => ConfigError::Setting(message),
                 },
             );
+        }
+        let url = guard.redis_url.as_str();
+        let sentinel_url = url.contains("+sentinel://");
+        match guard.redis_mode {
+            RedisMode::Single if url.contains(',') || sentinel_url => {
+                return Err(at(
+                    "redis_url",
+                    "one Redis URL in `redis_mode = \"single\"`; a list of nodes needs `redis_mode = \"cluster\"`, a redis+sentinel:// URL `redis_mode = \"sentinel\"`".to_owned(),
+                ));
+            }
+            RedisMode::Cluster if sentinel_url || url.contains("redis+unix://") => {
+                return Err(at(
+                    "redis_url",
+                    "cluster mode takes redis:// or rediss:// seed nodes, comma-separated"
+                        .to_owned(),
+                ));
+            }
+            RedisMode::Sentinel if self.guard.store == StoreKind::Redis => {
+                let key = if sentinel_url || !sentinel_keys {
+                    "redis_url"
+                } else {
+                    "sentinel"
+                };
+                crate::guard::redis::sentinel_target(url, &guard.sentinel, &guard.sentinel_master)
+                    .map_err(|message| at(key, message))?;
+            }
+            _ => {}
+        }
+        if sentinel_keys && guard.redis_mode != RedisMode::Sentinel {
+            return Err(at(
+                if guard.sentinel.is_empty() {
+                    "sentinel_master"
+                } else {
+                    "sentinel"
+                },
+                "only used with `redis_mode = \"sentinel\"`".to_owned(),
+            ));
+        }
+        let tls_files = [
+            ("redis_ca_file", &guard.redis_ca_file),
+            ("redis_cert_file", &guard.redis_cert_file),
+            ("redis_key_file", &guard.redis_key_file),
+        ];
+        for (key, path) in tls_files {
+            let Some(path) = path else { continue };
+            if !url.contains("rediss") {
+                return Err(at(key, "only used with rediss:// (TLS) URLs".to_owned()));
+            }
+            match std::fs::read(path) {
+                Err(error) => {
+                    return Err(at(key, format!("cannot read {}: {error}", path.display())));
+                }
+                Ok(pem) if !pem.windows(11).any(|window| window == b"-----BEGIN ") => {
+                    return Err(at(key, format!("{} is not a PEM file", path.display())));
+                }
+                Ok(_) => {}
+            }
+        }
+        if guard.redis_cert_file.is_some() != guard.redis_key_file.is_some() {
+            let key = if guard.redis_cert_file.is_some() {
+                "redis_cert_file"
+            } else {
+                "redis_key_file"
+            };
+            return Err(at(
+                key,
+                "`redis_cert_file` and `redis_key_file` go together (mutual TLS)".to_owned(),
+            ));
         }
         Ok(())
     }
@@ -220,6 +324,14 @@ impl Config {
                         prefix: self.guard.redis_prefix.clone(),
                         ttl,
                         timeout: self.guard.redis_timeout,
+                        mode: self.guard.redis_mode,
+                        tls: RedisTls {
+                            ca_file: self.guard.redis_ca_file.clone(),
+                            cert_file: self.guard.redis_cert_file.clone(),
+                            key_file: self.guard.redis_key_file.clone(),
+                        },
+                        sentinels: self.guard.sentinel.clone(),
+                        sentinel_master: self.guard.sentinel_master.clone(),
                     })
                     .expect("the Redis URL was validated when the config was read"),
                 )),
@@ -260,310 +372,4 @@ impl From<FileConfig> for Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SHIPPED: &str = include_str!("../../config/cookieguard.toml");
-
-    fn parse(source: &str) -> Result<Config, String> {
-        Config::from_toml(source, Path::new("test.toml")).map_err(|e| e.to_string())
-    }
-
-    /// The admin port is the one place the shipped file (and the container
-    /// image, which uses it) differs from the embedded defaults: off by
-    /// default so several instances on one host never fight over a port.
-    fn shipped_defaults() -> Config {
-        Config {
-            admin_listen: Some("127.0.0.1:9901".parse().unwrap()),
-            ..Config::default()
-        }
-    }
-
-    #[test]
-    fn shipped_file_equals_compiled_in_defaults() {
-        assert_eq!(parse(SHIPPED).unwrap(), shipped_defaults());
-    }
-
-    #[test]
-    fn shipped_file_sets_every_key() {
-        let shipped: toml::Table = toml::from_str(SHIPPED).unwrap();
-        let effective: toml::Table = toml::from_str(&shipped_defaults().to_toml()).unwrap();
-        assert_eq!(shipped, effective);
-    }
-
-    #[test]
-    fn empty_file_is_the_defaults() {
-        assert_eq!(parse("").unwrap(), Config::default());
-    }
-
-    #[test]
-    fn effective_config_round_trips() {
-        let config = parse(
-            r#"
-            listen = "0.0.0.0:9000"
-            upstream = "http://app:3000"
-            mode = "report"
-            [[allow]]
-            path = "/x/**"
-            query = ["q"]
-            headers = ["Next-Action"]
-            "#,
-        )
-        .unwrap();
-        assert_eq!(parse(&config.to_toml()).unwrap(), config);
-        assert!(config.to_toml().contains("headers = [\"next-action\"]"));
-    }
-
-    #[test]
-    fn base_path_moves_the_default_rules() {
-        let config = parse("base_path = \"/auth/\"").unwrap();
-        let paths: Vec<&str> = config.allow.iter().map(|r| r.path.as_str()).collect();
-        assert_eq!(
-            paths,
-            ["/auth/session", "/auth/callback/*", "/auth/signout"]
-        );
-        assert_eq!(String::from(config.base_path), "/auth");
-        let root = parse("base_path = \"/\"").unwrap();
-        let paths: Vec<&str> = root.allow.iter().map(|r| r.path.as_str()).collect();
-        assert_eq!(paths, ["/session", "/callback/*", "/signout"]);
-    }
-
-    #[test]
-    fn allow_list_in_file_replaces_the_defaults() {
-        let config = parse("[[allow]]\npath = \"/only\"\n").unwrap();
-        assert_eq!(config.allow.len(), 1);
-        assert_eq!(config.allow[0].methods, None);
-    }
-
-    #[test]
-    fn overrides_win() {
-        let mut config = parse("listen = \"127.0.0.1:1\"\nmode = \"report\"").unwrap();
-        config.apply(&Overrides {
-            listen: Some("127.0.0.1:2".parse().unwrap()),
-            upstream: Some("http://10.0.0.1:80".parse().unwrap()),
-            mode: Some(Mode::Strip),
-            log_format: Some(LogFormat::Json),
-            admin_listen: Some("127.0.0.1:3".parse().unwrap()),
-            threads: Some(0),
-            ..Overrides::default()
-        });
-        assert_eq!(config.threads, 0);
-        assert_eq!(config.admin_listen.unwrap().port(), 3);
-        assert_eq!(config.listen.port(), 2);
-        assert_eq!(config.upstream.to_string(), "http://10.0.0.1:80");
-        assert_eq!(config.mode, Mode::Strip);
-        assert_eq!(config.log_format, LogFormat::Json);
-    }
-
-    #[test]
-    fn errors_name_line_column_and_key() {
-        let cases: &[(&str, &str)] = &[
-            (
-                "lisen = \"x\"",
-                "test.toml:1:1: `lisen`: unknown field `lisen`",
-            ),
-            (
-                "listen = \"nope\"",
-                "test.toml:1:10: `listen`: invalid socket address syntax",
-            ),
-            (
-                "\nupstream = \"https://a:1\"",
-                "test.toml:2:12: `upstream`: `https://a:1`: only http:// upstreams are supported",
-            ),
-            (
-                "upstream = \"http://a:1/app\"",
-                "test.toml:1:12: `upstream`: `http://a:1/app`: the upstream is an origin",
-            ),
-            (
-                "mode = \"guardx\"",
-                "test.toml:1:8: `mode`: unknown variant `guardx`, expected one of `strip`, `guard`, `report`",
-            ),
-            (
-                "[guard]\nupdate_header = \"a b\"",
-                "test.toml:2:17: `guard.update_header`: `a b` is not a valid header name",
-            ),
-            (
-                "[guard]\nmax_entries = -1",
-                "test.toml:2:15: `guard.max_entries`: invalid value: integer `-1`",
-            ),
-            (
-                "[session]\ncookies = []",
-                "test.toml:2:11: `session.cookies`: name at least one session cookie",
-            ),
-            (
-                "[session]\ncookies = [\n  \"ok\",\n  \"bad;name\"\n]",
-                "test.toml:2:11: `session.cookies`: `bad;name` is not a valid cookie name",
-            ),
-            (
-                "[session]\ncookie = [\"a\"]",
-                "test.toml:2:1: `session.cookie`: unknown field `cookie`",
-            ),
-            (
-                "[timeouts]\nconnect = \"0s\"",
-                "test.toml:2:11: `timeouts.connect`: must be longer than zero",
-            ),
-            (
-                "[timeouts]\nresponse = \"soon\"",
-                "test.toml:2:12: `timeouts.response`: `soon` is not a duration",
-            ),
-            (
-                "[timeouts]\nresponse = 5",
-                "test.toml:2:12: `timeouts.response`: invalid type: integer `5`, expected a string",
-            ),
-            (
-                "[[allow]]\npath = \"/a\"\n[[allow]]\npath = \"/b/**/c\"",
-                "test.toml:4:8: `allow[1].path`: path pattern `/b/**/c`: `**` may only be the last segment",
-            ),
-            (
-                "[[allow]]\npath = \"/a\"\nmethods = [\"post\"]",
-                "test.toml:3:11: `allow[0].methods`: method `post`: HTTP methods are case-sensitive; write `POST`",
-            ),
-            (
-                "[[allow]]\nmethods = [\"POST\"]",
-                "test.toml:1:1: `allow[0]`: missing field `path`",
-            ),
-            (
-                "[[allow]]\npath = \"/a\"\nheaders = [\"bad header\"]",
-                "test.toml:3:11: `allow[0].headers`: `bad header` is not a valid header name",
-            ),
-            (
-                "[[allow]]\npath = \"/a\"\nmethod = [\"POST\"]",
-                "test.toml:3:1: `allow[0].method`: unknown field `method`",
-            ),
-            (
-                "max_connections = 0",
-                "test.toml:1:19: `max_connections`: must be at least 1",
-            ),
-            (
-                "trusted_proxies = [\"10.0.0.0/33\"]",
-                "test.toml:1:20: `trusted_proxies`: invalid IP address syntax",
-            ),
-            (
-                "base_path = \"api/auth\"",
-                "test.toml:1:13: `base_path`: base path `api/auth` must start with `/`",
-            ),
-            ("listen = ", "test.toml:1:10: `listen`: "),
-            (
-                "[guard]\nstore = \"disk\"",
-                "test.toml:2:9: `guard.store`: unknown variant `disk`, expected `memory` or `redis`",
-            ),
-            (
-                "mode = \"guard\"\n[guard]\n  store = \"redis\"",
-                "test.toml:3:3: `guard.store`: `store = \"redis\"` needs `guard.redis_url`",
-            ),
-            (
-                "[guard]\nredis_url = \"http://r:6379\"",
-                "test.toml:2:13: `guard.redis_url`: not a Redis URL",
-            ),
-            (
-                "[guard]\nredis_url = \"rediss://r:6379\"",
-                "test.toml:2:13: `guard.redis_url`: rediss:// (TLS) is not supported",
-            ),
-            (
-                "[guard]\nredis_timeout = \"0ms\"",
-                "test.toml:2:17: `guard.redis_timeout`: must be longer than zero",
-            ),
-        ];
-        for (source, expected) in cases {
-            let error = parse(source).unwrap_err();
-            assert!(
-                error.starts_with(expected),
-                "for {source:?}\n got: {error}\nwant: {expected}"
-            );
-        }
-    }
-
-    #[test]
-    fn redis_store_from_file_or_environment() {
-        let config =
-            parse("[guard]\nstore = \"redis\"\nredis_url = \"redis://127.0.0.1:6390/2\"").unwrap();
-        assert_eq!(config.guard.store, StoreKind::Redis);
-        assert_eq!(config.guard.redis_url, "redis://127.0.0.1:6390/2");
-        let from_flags = Config::load(
-            None,
-            &Overrides {
-                guard_store: Some(StoreKind::Redis),
-                redis_url: Some("redis://:pw@r:6379".to_owned()),
-                ..Overrides::default()
-            },
-        )
-        .unwrap();
-        assert_eq!(from_flags.guard.redis_url, "redis://:pw@r:6379");
-        let missing = Config::load(
-            None,
-            &Overrides {
-                guard_store: Some(StoreKind::Redis),
-                ..Overrides::default()
-            },
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            missing.starts_with("`store = \"redis\"` needs `guard.redis_url`"),
-            "{missing}"
-        );
-    }
-
-    #[test]
-    fn printed_config_hides_redis_passwords() {
-        for (url, shown) in [
-            ("redis://r:6379/0", "redis://r:6379/0"),
-            ("redis://:s3cret@r:6379/0", "redis://:***@r:6379/0"),
-            ("redis://user:s3cret@r:6379", "redis://user:***@r:6379"),
-            ("redis://user@r:6379", "redis://user:***@r:6379"),
-            (
-                "redis+unix:///run/redis.sock?db=1&pass=s3cret",
-                "redis+unix:///run/redis.sock?db=1&pass=***",
-            ),
-        ] {
-            assert_eq!(redact_redis_url(url), shown);
-        }
-        let config = parse("[guard]\nredis_url = \"redis://:s3cret@r:6379\"").unwrap();
-        let printed = config.to_toml();
-        assert!(
-            printed.contains("redis_url = \"redis://:***@r:6379\""),
-            "{printed}"
-        );
-        assert!(!printed.contains("s3cret"));
-    }
-
-    #[test]
-    fn unreadable_file_is_named() {
-        let error = Config::load(
-            Some(Path::new("/nonexistent/cg.toml")),
-            &Overrides::default(),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            error.starts_with("cannot read config file /nonexistent/cg.toml: "),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn upstream_urls() {
-        for good in [
-            "http://127.0.0.1:3000",
-            "http://app:3000/",
-            "http://[::1]:3000",
-            "http://app",
-        ] {
-            assert!(good.parse::<Upstream>().is_ok(), "{good}");
-        }
-        for bad in [
-            "127.0.0.1:3000",
-            "ftp://a",
-            "http://a/b",
-            "http://a?x",
-            "http://u@a",
-            "",
-            "http://",
-        ] {
-            assert!(bad.parse::<Upstream>().is_err(), "{bad}");
-        }
-        let upstream: Upstream = "http://app:3000/".parse().unwrap();
-        assert_eq!(upstream.to_string(), "http://app:3000");
-        assert_eq!(upstream.authority().port_u16(), Some(3000));
-    }
-}
+mod tests;

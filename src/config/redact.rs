@@ -16,19 +16,33 @@ pub(super) fn redis_url<'de, D: serde::Deserializer<'de>>(
     Ok(url)
 }
 
-/// Whether the Redis client takes a URL; TLS (`rediss://`) is not built in.
+/// Whether the Redis client takes a URL: `redis://`, `rediss://` (TLS),
+/// `redis+unix://`, a comma-separated list of those (cluster seed nodes), or
+/// `redis+sentinel://host:port[,host:port…]/master[/db]` (`rediss+sentinel://`).
+/// Which of these the mode allows is checked with the other settings.
 pub fn check_redis_url(url: &str) -> Result<(), String> {
-    if url.starts_with("rediss://") {
-        return Err("rediss:// (TLS) is not supported by this build; use redis:// on a private network or a TLS sidecar".to_owned());
+    if url.contains("+sentinel://") {
+        return crate::guard::redis::sentinel_target(url, &[], "").map(drop);
     }
-    redis::Client::open(url).map(drop).map_err(|error| {
-        format!("not a Redis URL ({error}); expected redis://[user:password@]host:port[/db]")
-    })
+    for node in url.split(',') {
+        redis::Client::open(node.trim()).map(drop).map_err(|error| {
+            format!("not a Redis URL ({error}); expected redis://[user:password@]host:port[/db] or rediss://…")
+        })?;
+    }
+    Ok(())
 }
 
 /// The URL with any password replaced, for `cookieguard check` and logs:
 /// `redis://user:***@host` and `redis+unix:///path?pass=***`.
 pub fn redact_redis_url(url: &str) -> String {
+    if url.contains("+sentinel://") {
+        // One authority for every sentinel: `user:***@h1:p1,h2:p2`.
+        return redact_one(url);
+    }
+    url.split(',').map(redact_one).collect::<Vec<_>>().join(",")
+}
+
+fn redact_one(url: &str) -> String {
     let (head, query) = match url.split_once('?') {
         Some((head, query)) => (head, Some(query)),
         None => (url, None),

@@ -13,13 +13,12 @@ use serde::{Deserialize, Serialize};
 use super::redact::{redacted_redis_url, redis_url};
 use super::secrets::SessionSecrets;
 use super::values::{BasePath, Upstream};
+use crate::guard::RedisMode;
 use crate::policy::{AllowRule, Mode};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Where `next start` listens by default.
 pub const DEFAULT_UPSTREAM: &str = "http://127.0.0.1:3000";
-/// NextAuth v4 and next-auth v5 mount their routes here.
-pub const DEFAULT_BASE_PATH: &str = "/api/auth";
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 pub const DEFAULT_UPDATE_HEADER: &str = "x-cookieguard-update";
 /// v4 and v5 session cookie names, plain and with the `__Secure-` prefix used on https.
@@ -44,6 +43,26 @@ pub struct GuardSettings {
         skip_serializing_if = "String::is_empty"
     )]
     pub redis_url: String,
+    /// How `redis_url` is reached: one server, Redis Cluster (seed nodes,
+    /// comma-separated), or a primary found through Sentinel.
+    pub redis_mode: RedisMode,
+    /// `rediss://`: a PEM file of the CA(s) to trust instead of the system's
+    /// roots (a private CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_ca_file: Option<PathBuf>,
+    /// `rediss://` with mutual TLS: the client certificate chain (PEM)…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_cert_file: Option<PathBuf>,
+    /// …and its private key (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_key_file: Option<PathBuf>,
+    /// Sentinel mode without a `redis+sentinel://` URL: the sentinels,
+    /// `"host:port"`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sentinel: Vec<String>,
+    /// The name the sentinels know the primary by.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sentinel_master: String,
     /// The longest a response waits for Redis; past it a refresh is stripped
     /// as stale (never an update lost) and the request goes on.
     #[serde(with = "positive_duration")]
@@ -76,6 +95,12 @@ impl Default for GuardSettings {
         Self {
             store: StoreKind::Memory,
             redis_url: String::new(),
+            redis_mode: RedisMode::Single,
+            redis_ca_file: None,
+            redis_cert_file: None,
+            redis_key_file: None,
+            sentinel: Vec::new(),
+            sentinel_master: String::new(),
             redis_timeout: Duration::from_millis(5),
             redis_prefix: "cookieguard".to_owned(),
             max_entries: 100_000,

@@ -8,8 +8,10 @@ use http::uri::{Authority, Scheme};
 use http::{Method, Uri};
 use serde::{Deserialize, Serialize};
 
-use super::schema::DEFAULT_BASE_PATH;
 use crate::policy::{AllowRule, PathPattern};
+
+/// NextAuth v4 and next-auth v5 mount their routes here.
+pub const DEFAULT_BASE_PATH: &str = "/api/auth";
 
 /// The upstream origin: `http://host:port`. Only plain HTTP; TLS ends in front
 /// of cookieguard, and the app listens on a private address.

@@ -5,6 +5,7 @@
 //! Depends on [`crate::session`] and [`crate::policy`] only.
 
 pub mod memory;
+pub mod query;
 pub mod redis;
 pub mod store;
 
@@ -14,8 +15,9 @@ use std::time::SystemTime;
 use http::{HeaderMap, StatusCode};
 
 pub use memory::{Guard, GuardState};
-pub use redis::{RedisGuard, RedisSettings};
-pub use store::{GuardQuery, GuardStore};
+pub use query::GuardQuery;
+pub use redis::{RedisGuard, RedisMode, RedisSettings};
+pub use store::GuardStore;
 
 use crate::policy::{Decision, Examined, Policy, RequestFacts, Verdict};
 

@@ -8,21 +8,10 @@ use std::time::{Instant, SystemTime};
 use http::HeaderMap;
 
 use super::memory::Guard;
+use super::query::GuardQuery;
 use super::redis::RedisGuard;
 use crate::policy::{StoreFailure, Verdict};
 use crate::session::{self, RequestCookies, SessionCookieNames, SessionHash, SessionWrite};
-
-/// What guard mode needs to know about one response with a session write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GuardQuery {
-    /// An update, sign-in or sign-out (recorded; always passes), or a refresh
-    /// (judged).
-    pub authoritative: bool,
-    /// The session the request carried.
-    pub request: Option<SessionHash>,
-    /// What the response writes.
-    pub write: SessionWrite,
-}
 
 #[derive(Debug)]
 pub enum GuardStore {
