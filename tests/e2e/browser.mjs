@@ -17,10 +17,18 @@
 //   --expect persist   every attempt must keep NEW (through cookieguard)
 //   --expect revert    at least one attempt must show the revert (directly against Next.js)
 //
+// HTTPS (--base https://…, a TLS terminator in front): --ca-file PEM makes Chromium trust
+// that CA: a throw-away HOME whose NSS database (~/.pki/nssdb, which Chromium on Linux
+// reads for locally trusted roots) holds it, made with `certutil` (Debian's
+// libnss3-tools). Without certutil it falls back to --ignore-certificate-errors and says
+// so in the figures ("tls"). Over https every session cookie the browser holds after
+// sign-in must be `__Secure-…`; the names are in the figures.
+//
 // Prints one JSON line of figures; exits non-zero when the expectation fails.
 
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -38,6 +46,7 @@ function parseArgs(argv) {
     timeoutMs: 30000,
     flow: "react",
     slowPath: "/api/slow",
+    caFile: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -56,6 +65,7 @@ function parseArgs(argv) {
       case "--chromium": opts.executablePath = next(); break;
       case "--flow": opts.flow = next(); break;
       case "--slow-path": opts.slowPath = next(); break;
+      case "--ca-file": opts.caFile = next(); break;
       default: throw new Error(`unknown argument ${a}`);
     }
   }
@@ -94,8 +104,28 @@ const CHROMIUM_ARGS = [
 // Each attempt gets its own browser with a fresh, throw-away profile
 // (user-data-dir), so no cookie survives from one attempt to the next.
 let currentProfile = null;
+// HOME with the NSS database that trusts --ca-file (one per run: it holds no cookies).
+let trustHome = null;
 
-async function attempt(opts, idx) {
+// Returns the launch additions for --ca-file: {env, args, tls}.
+function tlsTrust(opts) {
+  if (!opts.caFile) return { env: undefined, args: [], tls: opts.base.startsWith("https:") ? "none" : undefined };
+  try {
+    trustHome = mkdtempSync(join(tmpdir(), "cookieguard-e2e-home-"));
+    const db = `sql:${join(trustHome, ".pki", "nssdb")}`;
+    mkdirSync(join(trustHome, ".pki", "nssdb"), { recursive: true });
+    execFileSync("certutil", ["-N", "-d", db, "--empty-password"], { stdio: "pipe" });
+    execFileSync("certutil", ["-A", "-d", db, "-n", "cookieguard-e2e-ca", "-t", "C,,", "-i", opts.caFile], { stdio: "pipe" });
+    return { env: { ...process.env, HOME: trustHome }, args: [], tls: "ca-trusted-nss" };
+  } catch (e) {
+    console.error(`browser: cannot trust ${opts.caFile} through NSS (${String(e?.message ?? e).split("\n")[0]}): using --ignore-certificate-errors`);
+    return { env: undefined, args: ["--ignore-certificate-errors"], tls: "ignore-certificate-errors" };
+  }
+}
+
+const isSessionCookie = (n) => /^(__Secure-)?(authjs|next-auth)\.session-token(\.\d+)?$/.test(n);
+
+async function attempt(opts, idx, trust) {
   const profile = mkdtempSync(join(tmpdir(), "cookieguard-e2e-chromium-"));
   currentProfile = profile;
   let context = null;
@@ -103,7 +133,8 @@ async function attempt(opts, idx) {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: opts.executablePath,
       headless: true,
-      args: CHROMIUM_ARGS,
+      args: [...CHROMIUM_ARGS, ...trust.args],
+      ...(trust.env && { env: trust.env }),
       timeout: opts.timeoutMs,
     });
   } catch (e) {
@@ -137,6 +168,7 @@ async function attempt(opts, idx) {
     if (msg !== "signed-in") throw new Error(`sign-in failed: ${msg}`);
     await waitText(page, "#status", (t) => t === "authenticated", "authenticated status", opts.timeoutMs);
     await waitText(page, "#value", (t) => t === "initial", "initial session value", opts.timeoutMs);
+    const cookieNames = (await context.cookies()).map((c) => c.name).filter(isSessionCookie);
 
     await page.fill("#newvalue", NEW);
     await page.fill("#slowms", String(opts.slowMs));
@@ -149,7 +181,7 @@ async function attempt(opts, idx) {
     await waitText(page, "#status", (t) => t !== "loading", "session after reload", opts.timeoutMs);
     const status = await text(page, "#status");
     const value = await text(page, "#value");
-    return { ok: true, updateReturned, status, persisted: status === "authenticated" && value === NEW, reverted: value === "initial" };
+    return { ok: true, updateReturned, status, persisted: status === "authenticated" && value === NEW, reverted: value === "initial", cookieNames };
   } catch (e) {
     return { ok: false, error: String(e?.message ?? e).split("\n")[0] };
   } finally {
@@ -179,6 +211,7 @@ async function actionsAttempt(opts, context, page, user, NEW) {
     const names = (await context.cookies()).map((c) => c.name);
     throw new Error(`no session after the sign-in action (cookies ${JSON.stringify(names)})`);
   }
+  const cookieNames = (await context.cookies()).map((c) => c.name).filter(isSessionCookie);
 
   await page.fill("#newvalue", NEW);
   await page.fill("#slowms", String(opts.slowMs));
@@ -203,6 +236,7 @@ async function actionsAttempt(opts, context, page, user, NEW) {
     persisted: status === "authenticated" && value === NEW,
     reverted: value === "initial",
     signedOut,
+    cookieNames,
   };
 }
 
@@ -212,11 +246,18 @@ async function main() {
   for (const sig of ["SIGTERM", "SIGINT"]) {
     process.on(sig, () => {
       if (currentProfile) rmSync(currentProfile, { recursive: true, force: true });
+      if (trustHome) rmSync(trustHome, { recursive: true, force: true });
       process.exit(sig === "SIGINT" ? 130 : 143);
     });
   }
+  const trust = tlsTrust(opts);
   const results = [];
-  for (let i = 0; i < opts.attempts; i++) results.push(await attempt(opts, i));
+  try {
+    for (let i = 0; i < opts.attempts; i++) results.push(await attempt(opts, i, trust));
+  } finally {
+    if (trustHome) rmSync(trustHome, { recursive: true, force: true });
+  }
+  const cookieNames = [...new Set(results.flatMap((r) => r.cookieNames ?? []))].sort();
 
   const errors = results.filter((r) => !r.ok);
   const persisted = results.filter((r) => r.ok && r.persisted).length;
@@ -233,6 +274,8 @@ async function main() {
     updateReturnedNew: results.filter((r) => r.ok && r.updateReturned).length,
     slowMs: opts.slowMs,
     slowCount: opts.slowCount,
+    ...(trust.tls && { tls: trust.tls }),
+    cookieNames,
     ...(opts.flow === "actions" && {
       flow: "actions",
       slowPath: opts.slowPath,
@@ -241,6 +284,11 @@ async function main() {
   };
   let pass = true;
   const why = [];
+  const plainOverHttps = opts.base.startsWith("https:") && cookieNames.some((n) => !n.startsWith("__Secure-"));
+  if (opts.expect && (plainOverHttps || (opts.base.startsWith("https:") && results.some((r) => r.ok) && cookieNames.length === 0))) {
+    pass = false;
+    why.push(`expected only __Secure- session cookies over https, the browser held ${JSON.stringify(cookieNames)}`);
+  }
   if (opts.expect === "persist") {
     if (persisted !== opts.attempts) {
       pass = false;

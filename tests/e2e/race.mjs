@@ -40,16 +40,32 @@
 // many session Set-Cookie lines ({"2": 50} = fifty responses with two lines each).
 //
 // Other options: --trials N (50), --slow-ms N (600), --parallel N (5 signed-in users),
-// --value-bytes N (pad values so the session cookie is chunked), --idle-ms N (check
-// requests after N ms idle), --check-forwarded (Host / X-Forwarded-* seen by the app),
+// --value-bytes N (pad values so the session cookie is chunked; every trial must then
+// hold a chunked session), --idle-ms N (check requests after N ms idle),
+// --check-forwarded (Host / X-Forwarded-* seen by the app: the base's host and scheme),
 // --expect-refresh (each GET /api/auth/session after a race must re-send the cookie),
 // --sliding-checks N (N times: wait 1.1 s, make an ordinary request, and see whether
 // the session cookie's expiry in the jar moved later), --expect-sliding (all must).
+//
+// HTTPS (a TLS terminator in front; trust its CA with NODE_EXTRA_CA_CERTS): with an
+// https:// --base every session cookie NextAuth sets must be `__Secure-…` and its CSRF
+// cookie `__Host-…` (over http: no `__Secure-` name); the names seen are in the figures.
+//   --header "Name: value"       sent on every request (repeatable; run.sh uses it to
+//                                pick the terminator's upstream)
+//   --forwarded-for "a, b"       with --check-forwarded: the exact X-Forwarded-For the
+//                                app must see (client, then each trusted hop); the check
+//                                also sends forged X-Forwarded-* through --base, which the
+//                                terminator must replace
+//   --forged-direct URL          a direct client of that cookieguard (plain http) sends
+//   --forged-from ADDR           forged X-Forwarded-Host/-Proto/-For from source address
+//                                ADDR (default 127.0.0.1), which it does not trust: the
+//                                app must see them replaced by what that client really used
 //
 // Only cookie and session contents are asserted, never timings.
 
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import http from "node:http";
 
 function parseArgs(argv) {
   const opts = {
@@ -63,6 +79,10 @@ function parseArgs(argv) {
     idleMs: 0,
     valueBytes: 0,
     checkForwarded: false,
+    headers: {},
+    forwardedFor: null,
+    forgedDirect: null,
+    forgedFrom: "127.0.0.1",
     expectRefresh: false,
     slidingChecks: 0,
     expectSliding: false,
@@ -91,6 +111,16 @@ function parseArgs(argv) {
       case "--idle-ms": opts.idleMs = parseInt(next(), 10); break;
       case "--value-bytes": opts.valueBytes = parseInt(next(), 10); break;
       case "--check-forwarded": opts.checkForwarded = true; break;
+      case "--header": {
+        const h = next();
+        const i = h.indexOf(":");
+        if (i <= 0) throw new Error(`--header wants "Name: value", got ${h}`);
+        opts.headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+        break;
+      }
+      case "--forwarded-for": opts.forwardedFor = next(); break;
+      case "--forged-direct": opts.forgedDirect = next().replace(/\/+$/, ""); break;
+      case "--forged-from": opts.forgedFrom = next(); break;
       case "--expect-refresh": opts.expectRefresh = true; break;
       case "--sliding-checks": opts.slidingChecks = parseInt(next(), 10); break;
       case "--expect-sliding": opts.expectSliding = true; break;
@@ -215,7 +245,7 @@ class Client {
   }
 
   async request(method, path, { body, headers = {}, form, json } = {}) {
-    const h = { ...headers };
+    const h = { ...this.opts.headers, ...headers };
     const cookie = this.jar.header();
     if (cookie) h.cookie = cookie;
     let payload = body;
@@ -231,6 +261,7 @@ class Client {
     // its body ends: apply them now, in the order headers arrive (the order in
     // which cookieguard decided about them, too).
     const setCookies = res.headers.getSetCookie();
+    for (const n of setCookieNames(setCookies)) if (/(next-auth|authjs)\./.test(n)) this.opts.cookieNamesSeen?.add(n);
     this.jar.apply(setCookies);
     const text = await res.text();
     let data = null;
@@ -540,21 +571,107 @@ async function checkAfterIdle(opts, c, w, problems) {
 }
 
 // What the app sees behind the proxy (GET /api/headers echoes it, never cookies):
-// Host kept as the client sent it, X-Forwarded-Host the same, X-Forwarded-Proto http,
-// X-Forwarded-For set.
-async function checkForwarded(opts, problems) {
-  const r = await new Client(opts).request("GET", "/api/headers");
-  const want = new URL(opts.base).host;
+// Host kept as the client sent it, X-Forwarded-Host the same, X-Forwarded-Proto the
+// scheme the client used (https behind the TLS terminator), X-Forwarded-For set (with
+// --forwarded-for: exactly that chain). The same again with forged X-Forwarded-*
+// headers sent through --base: the first hop must replace them. With --forged-direct,
+// a client that reaches that cookieguard directly from an address it does not trust
+// forges them too, and the app must see what that client really used.
+const FORGED = { "x-forwarded-host": "evil.example", "x-forwarded-for": "203.0.113.9" };
+
+function forwardedProblem(what, r, want) {
   const d = r.data ?? {};
-  const ok =
-    r.status === 200 &&
-    d.host === want &&
-    d.xForwardedHost === want &&
-    d.xForwardedProto === "http" &&
-    typeof d.xForwardedFor === "string" &&
-    d.xForwardedFor.length > 0;
-  if (!ok) problems.push(`forwarded headers: status=${r.status} want host ${want}, app saw ${JSON.stringify(d)}`);
-  return ok;
+  const bad = [];
+  if (r.status !== 200) bad.push(`status ${r.status}`);
+  for (const k of ["host", "xForwardedHost", "xForwardedProto", "xForwardedFor"]) {
+    if (want[k] !== undefined && d[k] !== want[k]) bad.push(`${k}=${JSON.stringify(d[k])} (want ${JSON.stringify(want[k])})`);
+  }
+  if (!(typeof d.xForwardedFor === "string" && d.xForwardedFor.length > 0)) bad.push("no X-Forwarded-For");
+  if (JSON.stringify(d).includes("evil.example") || JSON.stringify(d).includes("203.0.113.9")) bad.push("a forged value reached the app");
+  return bad.length ? `forwarded headers (${what}): ${bad.join(", ")}; app saw ${JSON.stringify(d)}` : null;
+}
+
+// GET from a chosen source address (fetch cannot bind one), plain http.
+function getFrom(url, headers, localAddress) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers, localAddress, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => (body += c));
+      res.on("end", () => {
+        let data = null;
+        try {
+          data = JSON.parse(body);
+        } catch {}
+        resolve({ status: res.statusCode, data });
+      });
+    });
+    req.on("error", reject);
+    req.setTimeout(10000, () => req.destroy(new Error("timeout")));
+  });
+}
+
+async function checkForwarded(opts, problems, seen) {
+  const base = new URL(opts.base);
+  const proto = base.protocol.slice(0, -1);
+  const want = {
+    host: base.host,
+    xForwardedHost: base.host,
+    xForwardedProto: proto,
+    ...(opts.forwardedFor != null && { xForwardedFor: opts.forwardedFor }),
+  };
+  const out = [];
+  const r1 = await new Client(opts).request("GET", "/api/headers");
+  seen.through = r1.data && { proto: r1.data.xForwardedProto, host: r1.data.xForwardedHost, for: r1.data.xForwardedFor };
+  out.push(forwardedProblem(`through ${base.host}`, r1, want));
+  const forgedProto = proto === "https" ? "http" : "https";
+  const r2 = await new Client(opts).request("GET", "/api/headers", { headers: { ...FORGED, "x-forwarded-proto": forgedProto } });
+  out.push(forwardedProblem(`forged, through ${base.host}`, r2, want));
+  if (opts.forgedDirect) {
+    const direct = new URL(opts.forgedDirect);
+    let r3;
+    try {
+      r3 = await getFrom(opts.forgedDirect + "/api/headers", { ...FORGED, "x-forwarded-proto": "https" }, opts.forgedFrom);
+    } catch (e) {
+      r3 = { status: `error ${e?.message ?? e}`, data: null };
+    }
+    seen.forgedDirect = r3.data && { proto: r3.data.xForwardedProto, host: r3.data.xForwardedHost, for: r3.data.xForwardedFor };
+    out.push(
+      forwardedProblem(`forged, directly from untrusted ${opts.forgedFrom}`, r3, {
+        host: direct.host,
+        xForwardedHost: direct.host,
+        xForwardedProto: "http",
+        xForwardedFor: opts.forgedFrom,
+      })
+    );
+  }
+  const bad = out.filter(Boolean);
+  problems.push(...bad);
+  return bad.length === 0;
+}
+
+// NextAuth picks its cookie names from the URL it sees: over https the session cookie
+// (and its chunks) must be `__Secure-…` and the CSRF cookie `__Host-…`; over plain
+// http neither prefix may appear. Chunked runs must show `.0` and `.1`.
+function cookieNameProblems(opts, names) {
+  const https = opts.base.startsWith("https:");
+  const session = names.filter(isSessionCookieName);
+  const csrf = names.filter((n) => n.endsWith(".csrf-token"));
+  const bad = [];
+  if (session.length === 0) bad.push("no session cookie was ever set");
+  if (https) {
+    const plain = session.filter((n) => !n.startsWith("__Secure-"));
+    if (plain.length) bad.push(`session cookie names without __Secure- over https: ${plain.join(" ")}`);
+    const csrfPlain = csrf.filter((n) => !n.startsWith("__Host-"));
+    if (csrf.length === 0 || csrfPlain.length) bad.push(`CSRF cookie over https is not __Host-: ${csrf.join(" ") || "none"}`);
+  } else {
+    const prefixed = names.filter((n) => n.startsWith("__Secure-") || n.startsWith("__Host-"));
+    if (prefixed.length) bad.push(`prefixed cookie names over plain http: ${prefixed.join(" ")}`);
+  }
+  if (opts.valueBytes > 0 && !(session.some((n) => n.endsWith(".0")) && session.some((n) => n.endsWith(".1")))) {
+    bad.push(`no chunked session cookie (.0, .1) seen: ${session.join(" ")}`);
+  }
+  return bad;
 }
 
 // Sliding expiry: does an ordinary request (one that reads the session on the
@@ -609,6 +726,7 @@ async function main() {
     sessionLines: {},
     problems: [],
   };
+  opts.cookieNamesSeen = new Set();
   if (opts.usesActions) {
     const path = opts.manifest ?? new URL("./app-v5/.next/server/server-reference-manifest.json", import.meta.url);
     opts.actionIds = loadActionIds(path);
@@ -625,7 +743,8 @@ async function main() {
   // CSRF: the token endpoint works (used by every sign-in/update below), a
   // wrong password is refused.
   const wrongPwOk = await checkWrongPassword(opts, stats.problems);
-  const forwardedOk = opts.checkForwarded ? await checkForwarded(opts, stats.problems) : true;
+  const forwardedSeen = {};
+  const forwardedOk = opts.checkForwarded ? await checkForwarded(opts, stats.problems, forwardedSeen) : true;
   if (!wrongPwOk) signinOk = false;
 
   // `parallel` independent users, each running its share of trials in sequence.
@@ -671,7 +790,7 @@ async function main() {
     update: updateOk ? "ok" : "fail",
     signout: signoutsRan === 0 ? "not-run" : signoutOk ? "ok" : "fail",
     csrf: opts.updateVia === "session" ? (csrfOk ? "ok" : "fail") : "n/a",
-    ...(opts.checkForwarded && { forwarded: forwardedOk ? "ok" : "fail" }),
+    ...(opts.checkForwarded && { forwarded: forwardedOk ? "ok" : "fail", forwardedSeen }),
     ...(opts.idleMs > 0 && { afterIdle: idleOk ? "ok" : "fail", idleMs: opts.idleMs }),
     slowMs: opts.slowMs,
     ...(opts.valueBytes > 0 && { valueBytes: opts.valueBytes, trialsWithChunkedSession: stats.chunked }),
@@ -686,6 +805,7 @@ async function main() {
     }),
     ...(stats.notPersisted > 0 && { updatesNotPersisted: stats.notPersisted }),
     sessionLines: stats.sessionLines,
+    cookieNames: [...opts.cookieNamesSeen].sort(),
   };
   if (opts.expect) figures.expect = opts.expect;
 
@@ -697,6 +817,15 @@ async function main() {
     why.push(`${workerErrors} client(s) stopped on an error`);
   }
   if (signoutsRan === 0) signoutOk = false;
+  const nameProblems = cookieNameProblems(opts, [...opts.cookieNamesSeen]);
+  if (opts.expect && nameProblems.length) {
+    pass = false;
+    why.push(...nameProblems);
+  }
+  if (opts.expect && opts.valueBytes > 0 && ran > 0 && stats.chunked !== ran) {
+    pass = false;
+    why.push(`expected a chunked session in every trial, ${stats.chunked}/${ran} had one`);
+  }
   if (opts.expect === "reverts") {
     if (!(stats.reverts > 0)) {
       pass = false;

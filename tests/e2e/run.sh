@@ -21,10 +21,27 @@
 #   CHROMIUM_PATH      default /usr/bin/chromium (Debian package `chromium`)
 #   E2E_SKIP_BROWSER=1 skip the browser checks (they are then not counted)
 #   E2E_REBUILD=1      always run `next build`
+#   E2E_TLS=0          skip the HTTPS stage (its checks are then not counted)
+#   E2E_TLS_ONLY=1     run only the HTTPS stage's checks (every server still starts)
 #
 # Scale-out: for each app, two guard-mode replicas behind an nginx round robin,
 # once with in-memory stores (the control: reverts) and once sharing one
 # redis-server (no reverts). Needs Debian's nginx and redis-server.
+#
+# HTTPS stage (the production topology): a TLS terminator -> cookieguard -> `next start`,
+# for both apps, with two terminators: Caddy (`tls internal`, its root CA exported) and
+# nginx (a CA and a leaf certificate made here with openssl). Each (terminator, app) has
+# its own `next start` of the same build whose NEXTAUTH_URL (v4) / AUTH_URL (v5) is the
+# terminator's https:// URL, so NextAuth uses the __Secure- / __Host- cookie names. The
+# terminator sends a request to the strip or the guard cookieguard (both with the app's
+# secret), or straight to the app (the control), by the test header X-E2E-Upstream
+# (strip, the default, guard, app). The cookieguards trust only the terminator's source
+# address (trusted_proxies): nginx connects from 127.0.0.2 (proxy_bind); Debian's Caddy
+# 2.6 cannot pick its source address, so it connects from 127.0.0.1 and the untrusted
+# direct client comes from 127.0.0.3. Needs Debian's caddy, nginx and openssl
+# (installed with apt-get when missing and run as root; otherwise the checks fail) and
+# libnss3-tools (certutil) for Chromium to trust the CAs (without it Chromium runs with
+# --ignore-certificate-errors and the figures say so).
 
 # ---------------------------------------------------------------- expectations
 # One row per race case (race.mjs: --update-via, --slow-via, --auth-via, --value-bytes):
@@ -79,6 +96,9 @@ RACE_CONTROL_TRIALS="${RACE_CONTROL_TRIALS:-10}"
 RACE_CHUNKED_TRIALS="${RACE_CHUNKED_TRIALS:-50}"
 BROWSER_ATTEMPTS="${BROWSER_ATTEMPTS:-4}"
 BROWSER_SLOW_MS="${BROWSER_SLOW_MS:-1500}"
+TLS_ON="${E2E_TLS:-1}"
+TLS_ONLY="${E2E_TLS_ONLY:-0}"
+[ "$TLS_ON" = 1 ] || TLS_ONLY=0
 export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
 export NEXT_TELEMETRY_DISABLED=1
 
@@ -202,11 +222,36 @@ if [ ! -x "$BIN" ]; then
   HAVE_PROXY=0
 fi
 
+# ---------------------------------------------------------------- HTTPS stage: tools
+# caddy, nginx and openssl are needed (missing ones are installed with apt-get when run
+# as root; otherwise the HTTPS checks fail); certutil (libnss3-tools) lets Chromium
+# trust the test CAs.
+TLS_MISSING=""
+tls_missing_tools() {
+  local t missing=""
+  for t in caddy nginx openssl; do command -v "$t" >/dev/null || missing+=" $t"; done
+  echo "${missing# }"
+}
+if [ "$TLS_ON" = 1 ]; then
+  tls_pkgs=($(tls_missing_tools))
+  command -v certutil >/dev/null || tls_pkgs+=(libnss3-tools)
+  if [ "${#tls_pkgs[@]}" -gt 0 ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    log "HTTPS stage: apt-get install ${tls_pkgs[*]}"
+    {
+      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${tls_pkgs[@]}" ||
+        { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${tls_pkgs[@]}"; }
+    } >"$LOG_DIR/apt-tls.log" 2>&1 || log "apt-get install failed (tests/e2e/.run/apt-tls.log)"
+  fi
+  tls_missing="$(tls_missing_tools)"
+  [ -n "$tls_missing" ] && TLS_MISSING="missing: $tls_missing (apt-get install $tls_missing)"
+  command -v certutil >/dev/null || log "HTTPS stage: no certutil (apt-get install libnss3-tools): Chromium will run with --ignore-certificate-errors"
+fi
+
 # ---------------------------------------------------------------- ports, secrets
 read -r P_V4 P_V5 P_SS4 P_SN4 P_GS4 P_GN4 P_R4 P_SS5 P_SN5 P_GS5 P_GN5 P_R5 P_REDIS \
-  P_MA4 P_MB4 P_SA4 P_SB4 P_LM4 P_LS4 P_MA5 P_MB5 P_SA5 P_SB5 P_LM5 P_LS5 < <(node -e '
+  P_MA4 P_MB4 P_SA4 P_SB4 P_LM4 P_LS4 P_MA5 P_MB5 P_SA5 P_SB5 P_LM5 P_LS5 TLS_PORT_LIST < <(node -e '
 const net = require("net");
-Promise.all(Array.from({ length: 25 }, () => new Promise((ok, ko) => {
+Promise.all(Array.from({ length: 25 + 16 }, () => new Promise((ok, ko) => {
   const s = net.createServer(); s.once("error", ko);
   s.listen(0, "127.0.0.1", () => ok(s));
 }))).then((ss) => {
@@ -219,6 +264,33 @@ declare -A SECRET=(
 )
 # the variable each app (and a cookieguard "with the secret") reads it from
 declare -A SECRET_VAR=([v4]=NEXTAUTH_SECRET [v5]=AUTH_SECRET)
+
+# HTTPS stage layout, per (terminator, app): the `next start` (same build) whose
+# NEXTAUTH_URL / AUTH_URL is the terminator's public https:// URL, the strip and the
+# guard cookieguard in front of it, and the terminator's site.
+TERMINATORS=(caddy nginx)
+read -r -a TLS_PORTS <<<"$TLS_PORT_LIST"
+declare -A TLS_APP_URL=() TLS_PUBLIC_URL=() TLS_GUARD_URL=() TLS_APP_PID=()
+declare -A TLS_APP_UP=() TLS_GUARD_UP=() TERM_UP=([caddy]=0 [nginx]=0)
+i=0
+for term in "${TERMINATORS[@]}"; do
+  for app in v4 v5; do
+    TLS_APP_URL[$term-$app]="http://127.0.0.1:${TLS_PORTS[i]}"
+    TLS_PUBLIC_URL[$term-$app]="https://127.0.0.1:${TLS_PORTS[i + 1]}"
+    TLS_GUARD_URL[$term-$app-strip]="http://127.0.0.1:${TLS_PORTS[i + 2]}"
+    TLS_GUARD_URL[$term-$app-guard]="http://127.0.0.1:${TLS_PORTS[i + 3]}"
+    TLS_APP_UP[$term-$app]=0
+    i=$((i + 4))
+  done
+done
+# The address each terminator connects to its cookieguards from (they trust only that
+# one: trusted_proxies), and where a client that reaches them directly comes from.
+# Debian's Caddy 2.6 has no `local_address` for its upstream connections, so there the
+# roles are turned around: Caddy connects from 127.0.0.1, the direct client from
+# 127.0.0.3.
+declare -A TLS_PEER=([caddy]=127.0.0.1 [nginx]=127.0.0.2)
+declare -A TLS_UNTRUSTED=([caddy]=127.0.0.3 [nginx]=127.0.0.1)
+TLS_DIR="$LOG_DIR/tls"
 
 # ---------------------------------------------------------------- servers
 declare -A APP_URL=([v4]="http://127.0.0.1:$P_V4" [v5]="http://127.0.0.1:$P_V5")
@@ -241,6 +313,24 @@ for app in v4 v5; do
     "$HERE/app-$app/node_modules/.bin/next" start "$HERE/app-$app" -p "${APP_URL[$app]##*:}" -H 127.0.0.1
   declare "PID_$app=$STARTED_PID"
 done
+# the HTTPS stage's apps start now too (they are waited for further down)
+if [ "$TLS_ON" = 1 ] && [ -z "$TLS_MISSING" ]; then
+  for term in "${TERMINATORS[@]}"; do
+    for app in v4 v5; do
+      key="$term-$app"
+      # v4 takes its origin from NEXTAUTH_URL only without AUTH_TRUST_HOST
+      if [ "$app" = v4 ]; then
+        url_env=(-u AUTH_TRUST_HOST -u AUTH_URL "NEXTAUTH_URL=${TLS_PUBLIC_URL[$key]}")
+      else
+        url_env=(-u NEXTAUTH_URL "AUTH_URL=${TLS_PUBLIC_URL[$key]}")
+      fi
+      start "app-$app behind $term (${TLS_PUBLIC_URL[$key]}) on ${TLS_APP_URL[$key]#http://}" "$LOG_DIR/app-$key.log" \
+        env "${url_env[@]}" "${SECRET_VAR[$app]}=${SECRET[$app]}" \
+        "$HERE/app-$app/node_modules/.bin/next" start "$HERE/app-$app" -p "${TLS_APP_URL[$key]##*:}" -H 127.0.0.1
+      TLS_APP_PID[$key]=$STARTED_PID
+    done
+  done
+fi
 wait_http app-v4 "$PID_v4" "${APP_URL[v4]}/api/auth/csrf" && APP_UP[v4]=1
 wait_http app-v5 "$PID_v5" "${APP_URL[v5]}/api/auth/csrf" && APP_UP[v5]=1
 
@@ -349,6 +439,181 @@ if [ -z "$SCALE_MISSING" ]; then
   done
 else
   log "scale-out checks cannot run: $SCALE_MISSING"
+fi
+
+# ---------------------------------------------------------------- HTTPS stage: servers
+# make_nginx_cert DIR: a test CA and a leaf certificate for 127.0.0.1 / localhost
+make_nginx_cert() {
+  local dir="$1"
+  mkdir -p "$dir"
+  cat >"$dir/openssl.cnf" <<'EOF'
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = cookieguard e2e test CA
+[ca_ext]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[leaf_ext]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF
+  (
+    cd "$dir" &&
+      openssl req -config openssl.cnf -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout ca.key -out ca.pem -days 30 -extensions ca_ext -subj "/CN=cookieguard e2e test CA" &&
+      openssl req -config openssl.cnf -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout leaf.key -out leaf.csr -subj "/CN=127.0.0.1" &&
+      openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+        -extfile openssl.cnf -extensions leaf_ext -out leaf.pem &&
+      openssl verify -CAfile ca.pem leaf.pem
+  ) >"$dir/openssl.log" 2>&1
+}
+
+# Caddy: one site per app; X-E2E-Upstream picks the guard cookieguard or the app itself
+# (the control), anything else goes to the strip cookieguard. Upstream keep-alive stays
+# below Node's 5 s (the control talks to Next.js directly).
+write_caddyfile() {
+  local app key up
+  echo "{"
+  echo "	admin off"
+  echo "	auto_https disable_redirects"
+  echo "	skip_install_trust"
+  echo "	storage file_system {"
+  echo "		root $TLS_DIR/caddy"
+  echo "	}"
+  echo "	servers {"
+  echo "		protocols h1 h2"
+  echo "	}"
+  echo "}"
+  for app in v4 v5; do
+    key="caddy-$app"
+    echo "${TLS_PUBLIC_URL[$key]} {"
+    echo "	bind 127.0.0.1"
+    echo "	tls internal"
+    echo "	@guard header X-E2E-Upstream guard"
+    echo "	@app header X-E2E-Upstream app"
+    for up in "@guard ${TLS_GUARD_URL[$key-guard]#http://}" "@app ${TLS_APP_URL[$key]#http://}" "${TLS_GUARD_URL[$key-strip]#http://}"; do
+      echo "	reverse_proxy $up {"
+      echo "		transport http {"
+      echo "			keepalive 4s"
+      echo "		}"
+      echo "	}"
+    done
+    echo "}"
+  done
+}
+
+# nginx: the same with its own certificate; it connects to the cookieguards from
+# 127.0.0.2 (proxy_bind) and sets X-Forwarded-* itself (a client's own are dropped).
+write_nginx_tls_conf() {
+  local dir="$1" app key tmp
+  if [ "$(id -u)" -eq 0 ]; then echo "user root;"; fi
+  echo "daemon off; worker_processes 1; pid $dir/nginx.pid; error_log $dir/logs/error.log warn;"
+  echo "events { worker_connections 1024; }"
+  echo "http {"
+  echo "  access_log off;"
+  # chunked session cookies: 4 KiB per chunk, several per response
+  echo "  proxy_buffer_size 64k; proxy_buffers 8 64k; proxy_busy_buffers_size 128k; large_client_header_buffers 4 64k;"
+  for tmp in client_body proxy fastcgi uwsgi scgi; do echo "  ${tmp}_temp_path $dir/tmp_$tmp;"; done
+  echo "  map \$http_x_e2e_upstream \$e2e_upstream { guard guard; app app; default strip; }"
+  for app in v4 v5; do
+    key="nginx-$app"
+    echo "  upstream ${app}_strip { server ${TLS_GUARD_URL[$key-strip]#http://}; keepalive 16; keepalive_timeout 4s; }"
+    echo "  upstream ${app}_guard { server ${TLS_GUARD_URL[$key-guard]#http://}; keepalive 16; keepalive_timeout 4s; }"
+    echo "  upstream ${app}_app { server ${TLS_APP_URL[$key]#http://}; keepalive 16; keepalive_timeout 4s; }"
+    echo "  server {"
+    echo "    listen ${TLS_PUBLIC_URL[$key]#https://} ssl http2;"
+    echo "    ssl_certificate $TLS_DIR/nginx/leaf.pem; ssl_certificate_key $TLS_DIR/nginx/leaf.key;"
+    echo "    location / {"
+    echo "      proxy_pass http://${app}_\$e2e_upstream;"
+    echo "      proxy_bind ${TLS_PEER[nginx]};"
+    echo "      proxy_http_version 1.1; proxy_set_header Connection \"\";"
+    echo "      proxy_set_header Host \$http_host;"
+    echo "      proxy_set_header X-Forwarded-Proto \$scheme;"
+    echo "      proxy_set_header X-Forwarded-Host \$http_host;"
+    echo "      proxy_set_header X-Forwarded-For \$remote_addr;"
+    echo "      proxy_buffering off;"
+    echo "    }"
+    echo "  }"
+  done
+  echo "}"
+}
+
+# start_tls_guard TERM APP MODE: a cookieguard (the app's secret in its environment)
+# that trusts only the terminator's address
+start_tls_guard() {
+  local term="$1" app="$2" mode="$3" key="$1-$2" url="${TLS_GUARD_URL[$1-$2-$3]}"
+  NO_COLOR=1 RUST_LOG="${RUST_LOG:-info}" start "cookieguard $mode for $term -> app-$key on ${url#http://}" \
+    "$LOG_DIR/cookieguard-$key-$mode.log" \
+    env -u AUTH_SECRET -u NEXTAUTH_SECRET -u COOKIEGUARD_SESSION_SECRET "${SECRET_VAR[$app]}=${SECRET[$app]}" \
+    "$BIN" --config "$TLS_DIR/cookieguard-$term.toml" --listen "${url#http://}" --upstream "${TLS_APP_URL[$key]}" --mode "$mode"
+  PROXY_PIDS+=("$STARTED_PID")
+  wait_http "cookieguard-$key-$mode" "$STARTED_PID" "$url/api/auth/csrf"
+}
+
+declare -A TLS_CA=([caddy]="$TLS_DIR/caddy/pki/authorities/local/root.crt" [nginx]="$TLS_DIR/nginx/ca.pem")
+if [ "$TLS_ON" = 1 ] && [ -z "$TLS_MISSING" ]; then
+  rm -rf "$TLS_DIR"
+  mkdir -p "$TLS_DIR/nginx-run/logs"
+  if ! make_nginx_cert "$TLS_DIR/nginx"; then
+    tail -n 5 "$TLS_DIR/nginx/openssl.log" >&2
+    log "openssl could not make the test certificates (${TLS_DIR#"$ROOT"/}/nginx/openssl.log)"
+  fi
+  # the terminators first: Caddy makes its CA and certificates while the apps start
+  write_caddyfile >"$TLS_DIR/Caddyfile"
+  start "caddy, TLS terminator on ${TLS_PUBLIC_URL[caddy-v4]#https://} and ${TLS_PUBLIC_URL[caddy-v5]#https://}" "$LOG_DIR/caddy.log" \
+    env XDG_CONFIG_HOME="$TLS_DIR/caddy-config" XDG_DATA_HOME="$TLS_DIR/caddy-data" \
+    caddy run --config "$TLS_DIR/Caddyfile" --adapter caddyfile
+  CADDY_PID=$STARTED_PID
+  NGINX_TLS_PID=
+  if [ -s "$TLS_DIR/nginx/leaf.pem" ]; then
+    write_nginx_tls_conf "$TLS_DIR/nginx-run" >"$TLS_DIR/nginx-run/nginx.conf"
+    start "nginx, TLS terminator on ${TLS_PUBLIC_URL[nginx-v4]#https://} and ${TLS_PUBLIC_URL[nginx-v5]#https://}" "$LOG_DIR/nginx-tls.log" \
+      nginx -p "$TLS_DIR/nginx-run" -c "$TLS_DIR/nginx-run/nginx.conf" -e "$TLS_DIR/nginx-run/logs/error.log"
+    NGINX_TLS_PID=$STARTED_PID
+  fi
+  for term in "${TERMINATORS[@]}"; do
+    printf 'trusted_proxies = ["%s/32"]\n' "${TLS_PEER[$term]}" >"$TLS_DIR/cookieguard-$term.toml"
+  done
+  for term in "${TERMINATORS[@]}"; do
+    for app in v4 v5; do
+      key="$term-$app"
+      wait_http "app-$key" "${TLS_APP_PID[$key]}" "${TLS_APP_URL[$key]}/api/auth/csrf" && TLS_APP_UP[$key]=1
+      if [ "${TLS_APP_UP[$key]}" = 1 ] && [ "$HAVE_PROXY" = 1 ] && [ "$HAVE_GUARD_MODE" = 1 ]; then
+        for mode in strip guard; do
+          start_tls_guard "$term" "$app" "$mode" && TLS_GUARD_UP[$key-$mode]=1
+        done
+      fi
+    done
+  done
+  # Node trusts both CAs (NODE_EXTRA_CA_CERTS is read when a node process starts)
+  for _ in $(seq 1 150); do
+    [ -s "${TLS_CA[caddy]}" ] && break
+    kill -0 "$CADDY_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  cat "${TLS_CA[nginx]}" "${TLS_CA[caddy]}" >"$TLS_DIR/ca-bundle.pem" 2>/dev/null || true
+  export NODE_EXTRA_CA_CERTS="$TLS_DIR/ca-bundle.pem"
+  for term in "${TERMINATORS[@]}"; do
+    pid=$CADDY_PID
+    [ "$term" = nginx ] && pid=$NGINX_TLS_PID
+    if [ -z "$pid" ] || [ ! -s "${TLS_CA[$term]}" ]; then
+      log "$term: no CA certificate (see its log), its checks will fail"
+      continue
+    fi
+    wait_http "$term v4 site" "$pid" "${TLS_PUBLIC_URL[$term-v4]}/api/auth/csrf" &&
+      wait_http "$term v5 site" "$pid" "${TLS_PUBLIC_URL[$term-v5]}/api/auth/csrf" &&
+      TERM_UP[$term]=1
+  done
+elif [ "$TLS_ON" = 1 ]; then
+  log "HTTPS stage cannot run: $TLS_MISSING"
 fi
 
 # ---------------------------------------------------------------- checks
@@ -510,11 +775,77 @@ browser_checks() {
   done
 }
 
+# HTTPS stage: per terminator and app, the control (through the terminator straight to
+# Next.js: the race reverts), then the `session` case through the strip and the guard
+# cookieguard behind it. race.mjs asserts the __Secure- / __Host- cookie names over
+# https; --check-forwarded: through the terminator the app sees https, the public host
+# and the chain "client, terminator"; forged X-Forwarded-* sent to the terminator, or
+# directly to the cookieguard from an address it does not trust, are replaced.
+tls_ok() { # TERM APP UPSTREAM(strip|guard|app): 1 when that path is up
+  local key="$1-$2"
+  if [ "${TERM_UP[$1]}" = 1 ] && [ "${TLS_APP_UP[$key]}" = 1 ] && { [ "$3" = app ] || [ "${TLS_GUARD_UP[$key-$3]:-0}" = 1 ]; }; then
+    echo 1
+  else
+    echo 0
+  fi
+}
+tls_why() { # TERM APP
+  if [ -n "$TLS_MISSING" ]; then echo "$TLS_MISSING"; else echo "the $1 stack for app-$2 is not running (logs in tests/e2e/.run)"; fi
+}
+tls_race_checks() {
+  local app="$1" term key mode extra
+  for term in "${TERMINATORS[@]}"; do
+    key="$term-$app"
+    check_if "$(tls_ok "$term" "$app" app)" "$(tls_why "$term" "$app")" "tls-$key-direct" \
+      "${RACE[@]}" --trials "$RACE_CONTROL_TRIALS" --base "${TLS_PUBLIC_URL[$key]}" --header "X-E2E-Upstream: app" \
+      --app "$app" --target "$term-direct" --expect reverts
+    for mode in strip guard; do
+      extra=(--check-forwarded --forwarded-for "127.0.0.1, ${TLS_PEER[$term]}"
+        --forged-direct "${TLS_GUARD_URL[$key-$mode]}" --forged-from "${TLS_UNTRUSTED[$term]}")
+      [ "$mode" = guard ] && extra+=(--expect-refresh)
+      check_if "$(tls_ok "$term" "$app" "$mode")" "$(tls_why "$term" "$app")" "tls-$key-$mode" \
+        "${RACE[@]}" --trials "$RACE_TRIALS" --base "${TLS_PUBLIC_URL[$key]}" --header "X-E2E-Upstream: $mode" \
+        --app "$app" --target "$term-cookieguard-$mode" --expect none "${extra[@]}"
+    done
+  done
+  # chunked __Secure-….0/.1, once per app, through nginx (whose header buffers chunked
+  # cookies outgrow first): v4 in strip mode, v5 in guard mode
+  mode=strip
+  extra=()
+  [ "$app" = v5 ] && { mode=guard; extra=(--expect-refresh); }
+  check_if "$(tls_ok nginx "$app" "$mode")" "$(tls_why nginx "$app")" "tls-nginx-$app-chunked-$mode" \
+    "${RACE[@]}" --trials "$RACE_CHUNKED_TRIALS" --value-bytes 5000 --base "${TLS_PUBLIC_URL[nginx-$app]}" \
+    --header "X-E2E-Upstream: $mode" --app "$app" --target "nginx-cookieguard-$mode" --expect none "${extra[@]}"
+}
+# Chromium once per terminator: the v5 react flow through the strip cookieguard (the
+# terminator's default upstream), the terminator's CA trusted (--ca-file).
+tls_browser_checks() {
+  local term
+  for term in "${TERMINATORS[@]}"; do
+    case "$BROWSER_OK" in
+      1)
+        check_if "$(tls_ok "$term" v5 strip)" "$(tls_why "$term" v5)" "browser-tls-$term-v5-strip" \
+          "${BROWSER[@]}" --flow react --base "${TLS_PUBLIC_URL[$term-v5]}" --app v5 --target "$term-cookieguard-strip" \
+          --ca-file "${TLS_CA[$term]}" --expect persist
+        ;;
+      -1) fail_check "browser-tls-$term-v5-strip" "chromium missing at $CHROMIUM_PATH" ;;
+    esac
+  done
+}
+
 # Two lanes side by side: each Next.js server is one mostly single-threaded process,
 # so this uses both cores. The v5 races take longest; the v4 races and then every
-# browser check share the other lane. E2E_SERIAL=1 runs everything in turn.
-lane_v4() { race_checks v4; browser_checks v4; browser_checks v5; }
-lane_v5() { race_checks v5; }
+# browser check share the other lane. The HTTPS stage has its own app servers: its
+# races go to the v5 lane, its browser checks to the other. E2E_SERIAL=1 runs
+# everything in turn.
+lane_v4() {
+  if [ "$TLS_ONLY" != 1 ]; then race_checks v4; browser_checks v4; browser_checks v5; fi
+  if [ "$TLS_ON" = 1 ]; then tls_browser_checks; fi
+}
+lane_v5() {
+  if [ "$TLS_ONLY" != 1 ]; then race_checks v5; fi
+  if [ "$TLS_ON" = 1 ]; then tls_race_checks v4; tls_race_checks v5; fi
+}
 for lane in lane_v4 lane_v5; do
   if [ "${E2E_SERIAL:-0}" = 1 ]; then
     "$lane"
