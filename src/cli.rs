@@ -22,10 +22,15 @@ Reverse proxy for Next.js + NextAuth/Auth.js (JWT sessions).
 
 NextAuth re-sends the session cookie on many responses. A request that left
 before a session update() and finishes after it writes the OLD session back
-into the browser. cookieguard sits in front of the app and removes session
-Set-Cookie headers from every response except those of the routes allowed to
-change the session (update, sign-in callbacks, sign-out). Everything else
-passes through untouched.
+into the browser. cookieguard sits in front of the app and removes those
+stale writes. A write that changes the session (sign-in, update, sign-out,
+by /api/auth routes, server actions or custom routes) always passes; a
+refresh of the request's own session is removed outside the routes allowed
+to change the session. Everything else passes through untouched.
+
+With the app's secret (AUTH_SECRET / NEXTAUTH_SECRET in cookieguard's
+environment, or --session-secret-file) tokens are read and every change is
+recognised by its claims; without it, by its shape (see README).
 
 With no configuration it listens on 127.0.0.1:8080, forwards to `next start`
 on http://127.0.0.1:3000 and uses the NextAuth defaults (base path /api/auth).";
@@ -69,7 +74,7 @@ pub struct Settings {
     /// The Next.js server, an http:// origin [default: http://127.0.0.1:3000]
     #[arg(long, env = "COOKIEGUARD_UPSTREAM", value_name = "URL", global = true)]
     pub upstream: Option<Upstream>,
-    /// What to do with session cookies on routes that may not set them [default: strip]
+    /// What to do with refreshes of the session (changes always pass) [default: strip]
     #[arg(long, env = "COOKIEGUARD_MODE", value_enum, global = true)]
     pub mode: Option<Mode>,
     /// Log line format [default: text]

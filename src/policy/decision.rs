@@ -31,10 +31,10 @@ const NEXT_ACTION: HeaderName = HeaderName::from_static("next-action");
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
-    /// Remove session Set-Cookie headers on routes that may not set them
+    /// Remove refreshes of the session outside the allowed routes; changes (sign-in, update, sign-out) pass
     #[default]
     Strip,
-    /// Remove only stale session writes: those of requests that left before an update; refreshes pass, so expiry slides
+    /// Remove only stale refreshes: those of requests that left before an update; other refreshes pass, so expiry slides
     Guard,
     /// Remove nothing; log what strip and guard would remove
     Report,
