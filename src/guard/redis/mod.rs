@@ -11,7 +11,7 @@
 //!
 //! Three ways to reach it ([`RedisMode`]): one server (or a primary behind a
 //! fixed address), Redis Cluster (every key of a deployment carries one hash
-//! tag, so a script's keys share a slot; see README "Several replicas"), and
+//! tag, so a script's keys share a slot; see docs/redis.md, "Redis Cluster"), and
 //! Sentinel (the primary is asked of the sentinels, and again after an error,
 //! so a failover is followed). `rediss://` connects with rustls: the system's
 //! roots, or a private CA, and optionally a client certificate.
