@@ -222,8 +222,10 @@ fn main() {
 /// `Policy::apply`), with the secret and without: a v5 refresh (both tokens
 /// read, stripped), a change (both read, passes), and the secret-less shape.
 fn bench_classify(c: &mut Criterion, request: &str, refresh: &str, change: &str) {
-    use cookieguard::config::{Config, DEFAULT_SESSION_COOKIES};
+    use cookieguard::config::Config;
     use cookieguard::policy::SessionReading;
+    use cookieguard::session::profile::Profile as _;
+    use cookieguard::session::profile::authjs::AuthJs;
     use http::header::{COOKIE, SET_COOKIE};
     use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 
@@ -232,7 +234,11 @@ fn bench_classify(c: &mut Criterion, request: &str, refresh: &str, change: &str)
     with.reading = Some(SessionReading::new(
         TokenReader::new(
             &[Secret::new("test-secret-v5-do-not-use")],
-            &DEFAULT_SESSION_COOKIES.map(String::from),
+            &AuthJs
+                .cookie_names()
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>(),
         ),
         vec!["iat".into(), "exp".into(), "jti".into()],
     ));

@@ -212,6 +212,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             println!("# cookieguard effective configuration (defaults filled in)");
             print!("{}", config.to_toml());
             println!("# session secret: {}", config.session.secrets.describe());
+            println!(
+                "# the profiles in effect ([session] profiles; every shipped one by default):"
+            );
+            for profile in config.profiles() {
+                print!("{}", profile.describe(config.allow.is_none()));
+            }
             Ok(())
         }
         Some(Command::Healthcheck) => healthcheck(&config),
@@ -337,14 +343,19 @@ fn serve(config: Config, settings: Settings) -> Result<(), CliError> {
             admin_listen = admin_listen.map(tracing::field::display),
             upstream = %config.upstream,
             mode = %config.mode.as_str(),
-            allow_rules = config.allow.len(),
+            allow_rules = config.allow_rules().0.len(),
+            profiles = %config.session.profiles.join(", "),
             session_secret = %config.session.secrets.describe(),
             "cookieguard listening"
         );
-        if config.session.secrets.is_empty() {
-            info!(
-                "no session secret configured (AUTH_SECRET, NEXTAUTH_SECRET, COOKIEGUARD_SESSION_SECRET or --session-secret-file): sign-in, sign-out and /api/auth updates are recognised by their shape, but a server-action update in an app without middleware, or a custom update route, needs the secret (or an allow rule) to pass"
-            );
+        for profile in config.profiles() {
+            if profile.secrets.is_empty() {
+                info!(
+                    profile = profile.profile.id(),
+                    "no session secret for this profile ({}, COOKIEGUARD_SESSION_SECRET or --session-secret-file): sign-in, sign-out and updates on its own routes are recognised by their shape, but a server-action update in an app without middleware, or a custom update route, needs the secret (or an allow rule) to pass",
+                    profile.profile.secret_variables().join(", ")
+                );
+            }
         }
         // SIGHUP re-reads the same file, environment and flags; a bad file is
         // reported and the running configuration stays.

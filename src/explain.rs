@@ -22,15 +22,23 @@ pub fn explain(config: &Config, method: &Method, uri: &Uri, headers: &HeaderMap)
         );
     }
     let _ = writeln!(out, "mode: {}", config.mode.as_str());
+    let _ = writeln!(
+        out,
+        "profiles: {}",
+        config
+            .profiles()
+            .iter()
+            .map(|p| format!("{} ({})", p.profile.id(), p.profile.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let _ = writeln!(out);
 
     let mut matched = None;
-    for (index, rule) in config.allow.iter().enumerate() {
-        let methods = rule
-            .methods
-            .as_ref()
-            .map(|m| m.iter().map(Method::as_str).collect::<Vec<_>>().join("|"))
-            .unwrap_or_else(|| "any method".to_owned());
+    let (rules, owners) = config.allow_rules();
+    let profiles = config.profiles();
+    for (index, rule) in rules.iter().enumerate() {
+        let methods = rule.methods_text();
         let verdict = match rule.first_mismatch(method, uri, headers) {
             None => {
                 matched.get_or_insert(index);
@@ -41,13 +49,17 @@ pub fn explain(config: &Config, method: &Method, uri: &Uri, headers: &HeaderMap)
             Some(Mismatch::MissingQuery(name)) => format!("no: query parameter `{name}` missing"),
             Some(Mismatch::MissingHeader(name)) => format!("no: request header `{name}` missing"),
         };
+        let owner = match owners.get(index).copied().flatten() {
+            Some(owner) => format!(" ({})", profiles[owner].profile.id()),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "allow rule #{index}: {methods} {}  -> {verdict}",
+            "allow rule #{index}{owner}: {methods} {}  -> {verdict}",
             rule.path
         );
     }
-    if config.allow.is_empty() {
+    if rules.is_empty() {
         let _ = writeln!(out, "no allow rules are configured");
     }
     let _ = writeln!(out);
@@ -55,9 +67,17 @@ pub fn explain(config: &Config, method: &Method, uri: &Uri, headers: &HeaderMap)
     let _ = writeln!(out, "a session Set-Cookie in the response to this request:");
     match matched {
         Some(index) => {
+            let whose = match owners.get(index).copied().flatten() {
+                Some(owner) => format!(
+                    " the session cookie of {} ({})",
+                    profiles[owner].profile.id(),
+                    profiles[owner].profile.name()
+                ),
+                None => " any session cookie".to_owned(),
+            };
             let _ = writeln!(
                 out,
-                "  2xx/3xx answer: passes in every mode (rule #{index}: an authoritative write; in guard mode it supersedes the session the request carried)"
+                "  2xx/3xx answer:{whose} passes in every mode (rule #{index}: an authoritative write; in guard mode it supersedes the session the request carried)"
             );
             let _ = writeln!(
                 out,
@@ -81,6 +101,7 @@ pub fn explain(config: &Config, method: &Method, uri: &Uri, headers: &HeaderMap)
 
 fn write_not_allowed(out: &mut String, config: &Config, method: &Method, headers: &HeaderMap) {
     let action = method == Method::POST && headers.contains_key("next-action");
+    let profiles = config.profiles();
     let _ = writeln!(
         out,
         "  a change of the session passes in every mode, on any route and status:"
@@ -102,20 +123,22 @@ fn write_not_allowed(out: &mut String, config: &Config, method: &Method, headers
             "not this request (only POST with Next-Action)"
         }
     );
-    let secrets = &config.session.secrets;
-    let _ = writeln!(
-        out,
-        "    claims changed: {}",
-        if secrets.is_empty() {
-            "needs the app's secret (AUTH_SECRET, NEXTAUTH_SECRET, COOKIEGUARD_SESSION_SECRET or --session-secret-file): none configured".to_owned()
+    for profile in &profiles {
+        let id = profile.profile.id();
+        let text = if profile.secrets.is_empty() {
+            format!(
+                "needs the app's secret ({}, COOKIEGUARD_SESSION_SECRET or --session-secret-file): none configured",
+                profile.profile.secret_variables().join(", ")
+            )
         } else {
             format!(
                 "the token's claims differ from the request's ({} aside); secret {}",
-                config.session.volatile_claims.join(", "),
-                secrets.describe()
+                profile.volatile_claims.join(", "),
+                profile.secrets.describe()
             )
-        }
-    );
+        };
+        let _ = writeln!(out, "    claims changed ({id}): {text}");
+    }
     let _ = writeln!(out, "  a refresh (the request's session written back):");
     let mode = config.mode;
     let lines = [
@@ -162,28 +185,44 @@ mod tests {
     fn an_allowed_route() {
         let text = run("POST", "/api/auth/session", &[]);
         assert!(
-            text.starts_with("request: POST /api/auth/session\nmode: strip\n\n"),
+            text.starts_with(
+                "request: POST /api/auth/session\nmode: strip\nprofiles: authjs (Auth.js / NextAuth)\n\n"
+            ),
             "{text}"
         );
         assert!(
-            text.contains("allow rule #0: POST /api/auth/session  -> MATCHES\n"),
+            text.contains("allow rule #0 (authjs): POST /api/auth/session  -> MATCHES\n"),
             "{text}"
         );
         assert!(
-            text.contains("allow rule #1: GET|POST /api/auth/callback/*  -> no: path differs\n"),
+            text.contains(
+                "allow rule #1 (authjs): GET|POST /api/auth/callback/*  -> no: path differs\n"
+            ),
             "{text}"
         );
         assert!(
-            text.contains("  2xx/3xx answer: passes in every mode (rule #0"),
+            text.contains("  2xx/3xx answer: the session cookie of authjs (Auth.js / NextAuth) passes in every mode (rule #0"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn authjs_at_slash_auth_needs_no_configuration() {
+        let text = run("POST", "/auth/session", &[]);
+        assert!(
+            text.contains("allow rule #3 (authjs): POST /auth/session  -> MATCHES\n"),
+            "{text}"
+        );
+        assert!(text.contains("(rule #3: an authoritative write"), "{text}");
     }
 
     #[test]
     fn a_route_that_is_not_allowed() {
         let text = run("GET", "/api/auth/session", &[]);
         assert!(
-            text.contains("allow rule #0: POST /api/auth/session  -> no: method GET is not POST\n"),
+            text.contains(
+                "allow rule #0 (authjs): POST /api/auth/session  -> no: method GET is not POST\n"
+            ),
             "{text}"
         );
         assert!(!text.contains("MATCHES"), "{text}");

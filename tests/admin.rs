@@ -253,7 +253,11 @@ fn explain_command() {
         "{text}"
     );
     assert!(
-        text.contains("allow rule #0: POST /api/auth/session  -> MATCHES\n"),
+        text.contains("allow rule #0 (authjs): POST /api/auth/session  -> MATCHES\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nprofiles: authjs (Auth.js / NextAuth)\n"),
         "{text}"
     );
 

@@ -32,6 +32,7 @@ fn policy(mode: Mode) -> Policy {
         update_header: None,
         reading: None,
         session: names(),
+        allow_profiles: vec![],
         allow: vec![
             rule(&["POST"], "/api/auth/session"),
             rule(&["GET", "POST"], "/api/auth/callback/*"),

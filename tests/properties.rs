@@ -5,6 +5,7 @@
 
 use cookieguard::config::Config;
 use cookieguard::policy::{Authority, Change, Mode, Outcome, Policy, normalise_path};
+use cookieguard::session::profile::Profile as _;
 use cookieguard::session::set_cookie_name;
 use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -98,7 +99,7 @@ proptest! {
         // A signed-in browser: a session under every default name, so no
         // write can be a sign-in.
         let mut request = HeaderMap::new();
-        let cookie = cookieguard::config::DEFAULT_SESSION_COOKIES.map(|n| format!("{n}=REQ")).join("; ");
+        let cookie = cookieguard::session::profile::authjs::AuthJs.cookie_names().iter().map(|n| format!("{n}=REQ")).collect::<Vec<_>>().join("; ");
         request.insert(http::header::COOKIE, HeaderValue::from_str(&cookie).unwrap());
         let facts = strip.inspect(&method, &uri, &request);
         let status = StatusCode::from_u16(status).unwrap();

@@ -4,10 +4,12 @@
 
 use std::collections::HashMap;
 
-use cookieguard::config::{Config, DEFAULT_SESSION_COOKIES};
+use cookieguard::config::Config;
 use cookieguard::policy::{
     Authority, Change, Decision, Mode, Outcome, Policy, RequestFacts, SessionReading, StripReason,
 };
+use cookieguard::session::profile::Profile as _;
+use cookieguard::session::profile::authjs::AuthJs;
 use cookieguard::session::token::{Secret, TokenReader};
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -38,7 +40,11 @@ fn policy(mode: Mode, secrets: &[&str]) -> Policy {
         ..Config::default()
     }
     .policy();
-    let names = DEFAULT_SESSION_COOKIES.map(String::from);
+    let names: Vec<String> = AuthJs
+        .cookie_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
     let secrets: Vec<Secret> = secrets.iter().map(|s| Secret::new(*s)).collect();
     policy.reading = Some(SessionReading::new(
         TokenReader::new(&secrets, &names),

@@ -1,11 +1,13 @@
-//! Configuration: the TOML schema, the embedded NextAuth defaults, layering
-//! (built-in defaults < file < environment < flags) and validation.
+//! Configuration: the TOML schema, the profiles in effect with their
+//! defaults, layering (built-in defaults < file < environment < flags) and
+//! validation.
 //!
 //! Every error in a file names the file, the line and column, and the key, so
 //! a bad config is fixed without guesswork; nothing listens before the whole
 //! configuration is valid.
 
 mod error;
+mod profiles;
 mod redact;
 mod schema;
 pub mod secrets;
@@ -21,20 +23,20 @@ use serde::Serialize;
 
 pub use error::ConfigError;
 use error::{locate_key, parse_file};
+pub use profiles::ProfileInEffect;
 pub use redact::{check_redis_url, redact_redis_url};
 use schema::FileConfig;
 pub use schema::{
-    DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_SESSION_COOKIES, DEFAULT_UPDATE_HEADER,
-    DEFAULT_UPSTREAM, GUARD_TTL_MARGIN, GuardSettings, LogFormat, Session, StoreKind, Timeouts,
+    DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_UPDATE_HEADER, DEFAULT_UPSTREAM,
+    GUARD_TTL_MARGIN, GuardSettings, LogFormat, Session, StoreKind, Timeouts,
 };
-pub use values::{BasePath, DEFAULT_BASE_PATH, Upstream, UpstreamError};
+pub use values::{BasePath, Upstream, UpstreamError};
 
 pub use crate::guard::RedisMode;
 use crate::guard::redis::RedisTls;
 use crate::guard::{Decider, Guard, GuardStore, RedisGuard, RedisSettings};
-use crate::policy::{AllowRule, Mode, Policy, SessionReading};
-use crate::session::SessionCookieNames;
-use crate::session::token::TokenReader;
+use crate::policy::{AllowRule, Mode, Policy};
+use crate::session::profile;
 
 /// The effective configuration, every default filled in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,7 +44,10 @@ pub struct Config {
     pub listen: SocketAddr,
     pub upstream: Upstream,
     pub mode: Mode,
-    pub base_path: BasePath,
+    /// Pins where every profile's routes are mounted; absent: each profile's
+    /// own base paths (Auth.js: `/api/auth` and `/auth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_path: Option<BasePath>,
     pub log_format: LogFormat,
     /// One log line per request (method, path without query, status, duration).
     pub access_log: bool,
@@ -58,18 +63,20 @@ pub struct Config {
     pub session: Session,
     pub timeouts: Timeouts,
     pub guard: GuardSettings,
-    pub allow: Vec<AllowRule>,
+    /// The file's `[[allow]]` rules, for every profile; absent: each
+    /// profile's own routes ([`Config::allow_rules`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow: Option<Vec<AllowRule>>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        let base_path = BasePath::default();
         Self {
             listen: DEFAULT_LISTEN.parse().expect("default listen address"),
             upstream: DEFAULT_UPSTREAM.parse().expect("default upstream"),
             mode: Mode::default(),
-            allow: base_path.default_allow(),
-            base_path,
+            allow: None,
+            base_path: None,
             log_format: LogFormat::default(),
             access_log: false,
             admin_listen: None,
@@ -122,9 +129,16 @@ impl Config {
         };
         let mut config = Config::from(from_file);
         config.apply(overrides);
-        config.session.secrets = secrets::resolve(
+        let in_effect: Vec<&'static dyn profile::Profile> = config
+            .session
+            .profiles
+            .iter()
+            .filter_map(|id| profile::find(id))
+            .collect();
+        config.session.secrets = secrets::resolve_profiles(
             overrides.session_secret_file.as_deref(),
             config.session.secret_file.as_deref(),
+            &in_effect,
             |name| std::env::var(name).ok(),
         )?;
         config.check_combination(file.zip(source.as_deref()))?;
@@ -293,21 +307,19 @@ impl Config {
 
     /// The pure decision this configuration describes.
     pub fn policy(&self) -> Policy {
+        let session = self.session_cookie_names();
+        let (allow, allow_profiles) = self.allow_rules();
+        let reading = self.session_reading(&session);
         Policy {
-            session: SessionCookieNames::new(self.session.cookies.iter().cloned()),
-            allow: self.allow.clone(),
+            session,
+            allow,
+            allow_profiles,
             mode: self.mode,
             update_header: (!self.guard.update_header.is_empty()).then(|| {
                 HeaderName::from_bytes(self.guard.update_header.as_bytes())
                     .expect("validated when the config was read")
             }),
-            // Keys are derived here, once per secret and cookie name.
-            reading: (!self.session.secrets.is_empty()).then(|| {
-                SessionReading::new(
-                    TokenReader::new(&self.session.secrets.secrets, &self.session.cookies),
-                    self.session.volatile_claims.clone(),
-                )
-            }),
+            reading,
         }
     }
 
@@ -351,13 +363,12 @@ impl Config {
 impl From<FileConfig> for Config {
     fn from(file: FileConfig) -> Self {
         let defaults = Config::default();
-        let base_path = file.base_path.unwrap_or(defaults.base_path);
         Config {
             listen: file.listen.unwrap_or(defaults.listen),
             upstream: file.upstream.unwrap_or(defaults.upstream),
             mode: file.mode.unwrap_or(defaults.mode),
-            allow: file.allow.unwrap_or_else(|| base_path.default_allow()),
-            base_path,
+            allow: file.allow,
+            base_path: file.base_path,
             log_format: file.log_format.unwrap_or(defaults.log_format),
             access_log: file.access_log.unwrap_or(defaults.access_log),
             admin_listen: file.admin_listen.or(defaults.admin_listen),

@@ -1,6 +1,5 @@
 //! The configuration's schema: every section and key, their defaults (the
-//! embedded NextAuth defaults), and the checks a value gets when a file is
-//! read. Unknown keys are errors, so a typo never passes silently.
+//! shipped profiles' own), and the checks a value gets when a file is read. Unknown keys are errors, so a typo never passes silently.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,23 +10,17 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::redact::{redacted_redis_url, redis_url};
-use super::secrets::SessionSecrets;
+use super::secrets::ProfileSecrets;
 use super::values::{BasePath, Upstream};
 use crate::guard::RedisMode;
 use crate::policy::{AllowRule, Mode};
+use crate::session::profile;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Where `next start` listens by default.
 pub const DEFAULT_UPSTREAM: &str = "http://127.0.0.1:3000";
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 pub const DEFAULT_UPDATE_HEADER: &str = "x-cookieguard-update";
-/// v4 and v5 session cookie names, plain and with the `__Secure-` prefix used on https.
-pub const DEFAULT_SESSION_COOKIES: [&str; 4] = [
-    "next-auth.session-token",
-    "__Secure-next-auth.session-token",
-    "authjs.session-token",
-    "__Secure-authjs.session-token",
-];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -116,39 +109,48 @@ pub const GUARD_TTL_MARGIN: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Session {
-    /// Exact base names; `name.0`, `name.1`, … match automatically.
-    #[serde(deserialize_with = "cookie_names", default = "default_cookies")]
-    pub cookies: Vec<String>,
+    /// The session libraries cookieguard recognises, by profile id; every
+    /// shipped profile when absent.
+    #[serde(deserialize_with = "profile_ids", default = "default_profiles")]
+    pub profiles: Vec<String>,
+    /// Exact base names of the Auth.js session cookie, for an app that
+    /// renamed it (`cookies.sessionToken.name`); `name.0`, `name.1`, … match
+    /// automatically. Absent: the profile's own names.
+    #[serde(
+        deserialize_with = "cookie_names",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cookies: Option<Vec<String>>,
     /// A file with the app's secret (`AUTH_SECRET` / `NEXTAUTH_SECRET`), one
     /// per line, newest first. Without it the environment is looked at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_file: Option<PathBuf>,
-    /// Claims that change on every encode and never make a change.
-    #[serde(default = "default_volatile_claims")]
-    pub volatile_claims: Vec<String>,
-    /// The secrets found; not a file key (`check` prints `***` and the source).
+    /// Claims that change on every encode and never make a change, for every
+    /// profile. Absent: each profile's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volatile_claims: Option<Vec<String>>,
+    /// The secrets found, per profile; not a file key (`check` prints `***`
+    /// and the source).
     #[serde(skip)]
-    pub secrets: SessionSecrets,
+    pub secrets: ProfileSecrets,
 }
 
-fn default_cookies() -> Vec<String> {
-    DEFAULT_SESSION_COOKIES.map(String::from).to_vec()
+fn default_profiles() -> Vec<String> {
+    profile::shipped_ids()
+        .into_iter()
+        .map(String::from)
+        .collect()
 }
-
-fn default_volatile_claims() -> Vec<String> {
-    DEFAULT_VOLATILE_CLAIMS.map(String::from).to_vec()
-}
-
-/// Claims NextAuth sets anew on every encode.
-pub const DEFAULT_VOLATILE_CLAIMS: [&str; 3] = ["iat", "exp", "jti"];
 
 impl Default for Session {
     fn default() -> Self {
         Self {
-            cookies: default_cookies(),
+            profiles: default_profiles(),
+            cookies: None,
             secret_file: None,
-            volatile_claims: default_volatile_claims(),
-            secrets: SessionSecrets::default(),
+            volatile_claims: None,
+            secrets: ProfileSecrets::default(),
         }
     }
 }
@@ -222,7 +224,30 @@ pub(super) struct FileConfig {
     pub(super) allow: Option<Vec<AllowRule>>,
 }
 
-fn cookie_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+fn profile_ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    use serde::de::Error;
+    let ids = Vec::<String>::deserialize(d)?;
+    if ids.is_empty() {
+        return Err(D::Error::custom(format!(
+            "name at least one profile (an empty list would guard nothing); shipped: {}",
+            profile::shipped_ids().join(", ")
+        )));
+    }
+    for (i, id) in ids.iter().enumerate() {
+        if profile::find(id).is_none() {
+            return Err(D::Error::custom(format!(
+                "unknown profile `{id}`; shipped: {}",
+                profile::shipped_ids().join(", ")
+            )));
+        }
+        if ids[..i].contains(id) {
+            return Err(D::Error::custom(format!("profile `{id}` is named twice")));
+        }
+    }
+    Ok(ids)
+}
+
+fn cookie_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
     use serde::de::Error;
     let names = Vec::<String>::deserialize(d)?;
     if names.is_empty() {
@@ -242,7 +267,7 @@ fn cookie_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D
             )));
         }
     }
-    Ok(names)
+    Ok(Some(names))
 }
 
 fn positive_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {

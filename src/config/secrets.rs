@@ -4,29 +4,22 @@
 //! 1. `--session-secret-file` (or `COOKIEGUARD_SESSION_SECRET_FILE`);
 //! 2. `COOKIEGUARD_SESSION_SECRET`;
 //! 3. `[session] secret_file` in the config file;
-//! 4. the app's own variables: `AUTH_SECRET`, `AUTH_SECRET_1`…`_3` (Auth.js
-//!    rotation) and `NEXTAUTH_SECRET`, so a container that shares the app's
-//!    env file needs nothing more.
+//! 4. the app's own variables, each profile its library's (Auth.js:
+//!    `AUTH_SECRET`, `AUTH_SECRET_1`…`_3` and `NEXTAUTH_SECRET`), so a
+//!    container that shares the app's env file needs nothing more.
 //!
-//! A file holds one secret per line, newest first (rotation: every secret is
-//! tried). A secret is never logged or printed: `check` shows `***` and where
-//! it came from.
+//! The first three are cookieguard's own and serve every profile in effect;
+//! the fourth serves only the profile whose variable it is. A file holds one
+//! secret per line, newest first (rotation: every secret is tried). A secret
+//! is never logged or printed: `check` shows `***` and where it came from.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Serialize, Serializer};
 
+use crate::session::profile::Profile;
 use crate::session::token::Secret;
-
-/// The app's variables that hold its secret, in the order they are tried.
-pub const APP_SECRET_VARIABLES: [&str; 5] = [
-    "AUTH_SECRET",
-    "AUTH_SECRET_1",
-    "AUTH_SECRET_2",
-    "AUTH_SECRET_3",
-    "NEXTAUTH_SECRET",
-];
 
 /// The secrets found and where they came from (a path or variable names,
 /// never a value).
@@ -75,29 +68,101 @@ pub enum SecretError {
     Empty { path: PathBuf },
 }
 
-/// Finds the secrets. `flag_file`: the command line's (or its variable's)
-/// file; `config_file`: `[session] secret_file`; `variable`: the process
-/// environment, passed in so tests need not touch it.
-pub fn resolve(
+/// The secrets of each profile in effect, in the profiles' order.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct ProfileSecrets {
+    pub profiles: Vec<(&'static str, SessionSecrets)>,
+}
+
+impl ProfileSecrets {
+    /// No profile has a secret.
+    pub fn is_empty(&self) -> bool {
+        self.profiles.iter().all(|(_, secrets)| secrets.is_empty())
+    }
+
+    /// The secrets of the profile with this id (empty when it has none).
+    pub fn of(&self, id: &str) -> &SessionSecrets {
+        static NONE: SessionSecrets = SessionSecrets {
+            secrets: Vec::new(),
+            source: String::new(),
+        };
+        self.profiles
+            .iter()
+            .find(|(profile, _)| *profile == id)
+            .map_or(&NONE, |(_, secrets)| secrets)
+    }
+
+    /// What `check` and the start-up log print: per profile, `***` per secret
+    /// and the source.
+    pub fn describe(&self) -> String {
+        match self.profiles.as_slice() {
+            [(_, only)] => only.describe(),
+            many => many
+                .iter()
+                .map(|(id, secrets)| format!("{id}: {}", secrets.describe()))
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    }
+}
+
+impl fmt::Debug for ProfileSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// Finds the secrets of each profile. `flag_file`: the command line's (or
+/// its variable's) file; `config_file`: `[session] secret_file`; `variable`:
+/// the process environment, passed in so tests need not touch it.
+pub fn resolve_profiles(
     flag_file: Option<&Path>,
     config_file: Option<&Path>,
+    profiles: &[&'static dyn Profile],
     variable: impl Fn(&str) -> Option<String>,
-) -> Result<SessionSecrets, SecretError> {
+) -> Result<ProfileSecrets, SecretError> {
+    let own = own_secrets(flag_file, config_file, &variable)?;
+    Ok(ProfileSecrets {
+        profiles: profiles
+            .iter()
+            .map(|profile| {
+                let secrets = match &own {
+                    Some(own) => own.clone(),
+                    None => from_variables(profile.secret_variables(), &variable),
+                };
+                (profile.id(), secrets)
+            })
+            .collect(),
+    })
+}
+
+/// cookieguard's own sources, which serve every profile: the flag's file,
+/// `COOKIEGUARD_SESSION_SECRET`, then `[session] secret_file`.
+fn own_secrets(
+    flag_file: Option<&Path>,
+    config_file: Option<&Path>,
+    variable: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<SessionSecrets>, SecretError> {
     if let Some(path) = flag_file {
-        return from_file(path);
+        return from_file(path).map(Some);
     }
     if let Some(secret) = variable("COOKIEGUARD_SESSION_SECRET").filter(|s| !s.is_empty()) {
-        return Ok(SessionSecrets {
+        return Ok(Some(SessionSecrets {
             secrets: vec![Secret::new(secret)],
             source: "COOKIEGUARD_SESSION_SECRET".to_owned(),
-        });
+        }));
     }
-    if let Some(path) = config_file {
-        return from_file(path);
-    }
+    config_file.map(from_file).transpose()
+}
+
+/// A library's own variables, every one that is set, duplicates once.
+fn from_variables(
+    variables: &[&str],
+    variable: &impl Fn(&str) -> Option<String>,
+) -> SessionSecrets {
     let mut found = SessionSecrets::default();
     let mut names = Vec::new();
-    for name in APP_SECRET_VARIABLES {
+    for &name in variables {
         if let Some(secret) = variable(name).filter(|s| !s.is_empty()) {
             let secret = Secret::new(secret);
             if !found.secrets.contains(&secret) {
@@ -107,7 +172,7 @@ pub fn resolve(
         }
     }
     found.source = names.join(", ");
-    Ok(found)
+    found
 }
 
 fn from_file(path: &Path) -> Result<SessionSecrets, SecretError> {
@@ -135,6 +200,19 @@ fn from_file(path: &Path) -> Result<SessionSecrets, SecretError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The secrets of the Auth.js profile alone.
+    fn resolve(
+        flag_file: Option<&Path>,
+        config_file: Option<&Path>,
+        variable: impl Fn(&str) -> Option<String>,
+    ) -> Result<SessionSecrets, SecretError> {
+        let profile = crate::session::profile::renamable();
+        Ok(match own_secrets(flag_file, config_file, &variable)? {
+            Some(own) => own,
+            None => from_variables(profile.secret_variables(), &variable),
+        })
+    }
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |name| {
@@ -182,6 +260,68 @@ mod tests {
         let none = resolve(None, None, env(&[])).unwrap();
         assert!(none.is_empty());
         std::fs::remove_file(file).unwrap();
+    }
+
+    #[test]
+    fn cookieguards_own_sources_serve_every_profile_the_apps_variables_only_their_own() {
+        #[derive(Debug)]
+        struct Other;
+        impl Profile for Other {
+            fn id(&self) -> &'static str {
+                "other"
+            }
+            fn name(&self) -> &'static str {
+                "Other"
+            }
+            fn cookie_names(&self) -> &'static [&'static str] {
+                &["other"]
+            }
+            fn chunks(&self) -> crate::session::profile::ChunkScheme {
+                crate::session::profile::ChunkScheme::DotIndex
+            }
+            fn base_paths(&self) -> &'static [&'static str] {
+                &[]
+            }
+            fn routes(&self) -> &'static [crate::session::profile::RouteSpec] {
+                &[]
+            }
+            fn sign_in_prefix(&self) -> &'static str {
+                "/"
+            }
+            fn secret_variables(&self) -> &'static [&'static str] {
+                &["OTHER_SECRET"]
+            }
+            fn volatile_claims(&self) -> &'static [&'static str] {
+                &[]
+            }
+            fn opener(
+                &self,
+                _: &[Secret],
+                _: &[String],
+            ) -> Box<dyn crate::session::profile::Opener> {
+                unreachable!()
+            }
+            fn shape_rules(&self) -> crate::session::profile::ShapeRules {
+                Default::default()
+            }
+        }
+        let profiles: [&'static dyn Profile; 2] = [crate::session::profile::renamable(), &Other];
+        let app = env(&[("AUTH_SECRET", "a"), ("OTHER_SECRET", "o")]);
+        let found = resolve_profiles(None, None, &profiles, &app).unwrap();
+        assert_eq!(found.of("authjs").secrets, [Secret::new("a")]);
+        assert_eq!(found.of("other").secrets, [Secret::new("o")]);
+        assert_eq!(
+            found.describe(),
+            "authjs: *** (from AUTH_SECRET); other: *** (from OTHER_SECRET)"
+        );
+        let own = env(&[("COOKIEGUARD_SESSION_SECRET", "c"), ("AUTH_SECRET", "a")]);
+        let found = resolve_profiles(None, None, &profiles, &own).unwrap();
+        for id in ["authjs", "other"] {
+            assert_eq!(found.of(id).secrets, [Secret::new("c")], "{id}");
+        }
+        assert!(found.of("missing").is_empty());
+        let none = resolve_profiles(None, None, &profiles, env(&[])).unwrap();
+        assert!(none.is_empty());
     }
 
     #[test]

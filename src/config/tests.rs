@@ -54,25 +54,84 @@ fn effective_config_round_trips() {
     assert!(config.to_toml().contains("headers = [\"next-action\"]"));
 }
 
+fn rule_paths(config: &Config) -> Vec<String> {
+    let (rules, _) = config.allow_rules();
+    rules.iter().map(|r| r.path.as_str().to_owned()).collect()
+}
+
 #[test]
-fn base_path_moves_the_default_rules() {
-    let config = parse("base_path = \"/auth/\"").unwrap();
-    let paths: Vec<&str> = config.allow.iter().map(|r| r.path.as_str()).collect();
+fn without_configuration_authjs_routes_are_at_both_of_its_base_paths() {
+    let (rules, owners) = Config::default().allow_rules();
+    let paths: Vec<&str> = rules.iter().map(|r| r.path.as_str()).collect();
     assert_eq!(
         paths,
+        [
+            "/api/auth/session",
+            "/api/auth/callback/*",
+            "/api/auth/signout",
+            "/auth/session",
+            "/auth/callback/*",
+            "/auth/signout"
+        ]
+    );
+    // Each is the Auth.js profile's own: it speaks for that profile's cookies only.
+    assert_eq!(owners, [Some(0); 6]);
+}
+
+#[test]
+fn base_path_pins_the_profiles_routes() {
+    let config = parse("base_path = \"/auth/\"").unwrap();
+    assert_eq!(
+        rule_paths(&config),
         ["/auth/session", "/auth/callback/*", "/auth/signout"]
     );
-    assert_eq!(String::from(config.base_path), "/auth");
+    assert_eq!(config.base_path.map(String::from).as_deref(), Some("/auth"));
     let root = parse("base_path = \"/\"").unwrap();
-    let paths: Vec<&str> = root.allow.iter().map(|r| r.path.as_str()).collect();
-    assert_eq!(paths, ["/session", "/callback/*", "/signout"]);
+    assert_eq!(rule_paths(&root), ["/session", "/callback/*", "/signout"]);
 }
 
 #[test]
 fn allow_list_in_file_replaces_the_defaults() {
     let config = parse("[[allow]]\npath = \"/only\"\n").unwrap();
-    assert_eq!(config.allow.len(), 1);
-    assert_eq!(config.allow[0].methods, None);
+    let (rules, owners) = config.allow_rules();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].methods, None);
+    // A rule of the file speaks for every profile's cookies.
+    assert!(owners.iter().all(Option::is_none));
+}
+
+#[test]
+fn profiles_pin_the_set_and_unknown_ones_are_named() {
+    let config = parse("[session]\nprofiles = [\"authjs\"]\n").unwrap();
+    assert_eq!(config.session.profiles, ["authjs"]);
+    assert_eq!(config.profiles().len(), 1);
+    for (source, message) in [
+        (
+            "[session]\nprofiles = [\"clerk\"]\n",
+            "test.toml:2:12: `session.profiles`: unknown profile `clerk`; shipped: authjs",
+        ),
+        (
+            "[session]\nprofiles = []\n",
+            "test.toml:2:12: `session.profiles`: name at least one profile",
+        ),
+        (
+            "[session]\nprofiles = [\"authjs\", \"authjs\"]\n",
+            "test.toml:2:12: `session.profiles`: profile `authjs` is named twice",
+        ),
+    ] {
+        let error = parse(source).unwrap_err();
+        assert!(error.starts_with(message), "{error}");
+    }
+}
+
+#[test]
+fn renamed_cookies_are_the_authjs_profiles() {
+    let config = parse("[session]\ncookies = [\"my.session\"]\n").unwrap();
+    let profiles = config.profiles();
+    assert_eq!(profiles[0].cookies, ["my.session"]);
+    let names = config.session_cookie_names();
+    assert!(names.matches(b"my.session.2"));
+    assert!(!names.matches(b"authjs.session-token"));
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Values with rules of their own: the upstream origin and the base path
-//! of the NextAuth routes (which places the default allow rules).
+//! of a session library's routes (which places its own allow rules).
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,9 +9,7 @@ use http::{Method, Uri};
 use serde::{Deserialize, Serialize};
 
 use crate::policy::{AllowRule, PathPattern};
-
-/// NextAuth v4 and next-auth v5 mount their routes here.
-pub const DEFAULT_BASE_PATH: &str = "/api/auth";
+use crate::session::profile::RouteSpec;
 
 /// The upstream origin: `http://host:port`. Only plain HTTP; TLS ends in front
 /// of cookieguard, and the app listens on a private address.
@@ -85,16 +83,10 @@ impl<'de> Deserialize<'de> for Upstream {
     }
 }
 
-/// Where the NextAuth routes are mounted; moves the default allow rules.
+/// Where a session library's routes are mounted; moves its allow rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct BasePath(String);
-
-impl Default for BasePath {
-    fn default() -> Self {
-        BasePath(DEFAULT_BASE_PATH.to_owned())
-    }
-}
 
 impl TryFrom<String> for BasePath {
     type Error = String;
@@ -123,21 +115,24 @@ impl From<BasePath> for String {
     }
 }
 
+impl fmt::Display for BasePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "/" } else { &self.0 })
+    }
+}
+
 impl BasePath {
-    /// The routes NextAuth uses to change the session: update, sign-in
-    /// callbacks (credentials, OAuth, email, WebAuthn) and sign-out.
-    pub fn default_allow(&self) -> Vec<AllowRule> {
-        let rule = |methods: &[Method], suffix: &str| AllowRule {
-            methods: Some(methods.to_vec()),
-            path: PathPattern::from_str(&format!("{}{suffix}", self.0))
-                .expect("a validated base path makes valid patterns"),
-            query: Vec::new(),
-            headers: Vec::new(),
-        };
-        vec![
-            rule(&[Method::POST], "/session"),
-            rule(&[Method::GET, Method::POST], "/callback/*"),
-            rule(&[Method::POST], "/signout"),
-        ]
+    /// A library's routes under this base path, as allow rules.
+    pub fn rules(&self, routes: &[RouteSpec]) -> Vec<AllowRule> {
+        routes
+            .iter()
+            .map(|route| AllowRule {
+                methods: route.methods.map(<[Method]>::to_vec),
+                path: PathPattern::from_str(&format!("{}{}", self.0, route.path))
+                    .expect("a validated base path makes valid patterns"),
+                query: Vec::new(),
+                headers: Vec::new(),
+            })
+            .collect()
     }
 }

@@ -111,12 +111,14 @@ impl Decider {
     ) -> Decision {
         let changed_claims = examined.changed_claims().to_vec();
         let token_unreadable = examined.token_unreadable();
+        let profile = Some(examined.profile());
         let store_failure = match verdict {
             Some(Verdict::Unavailable(failure)) => Some(failure),
             _ => None,
         };
         Decision {
             outcome: self.policy.finish(examined, verdict, headers),
+            profile,
             changed_claims,
             token_unreadable,
             store_failure,

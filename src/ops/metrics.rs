@@ -57,6 +57,12 @@ impl From<Option<usize>> for RuleLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProfileLabels {
+    /// The profile's id (`authjs`, …).
+    profile: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ErrorKindLabels {
     kind: &'static str,
 }
@@ -77,6 +83,9 @@ pub struct Metrics {
     /// field: the family hashes every label string with SipHash on each
     /// lookup (about 500 instructions, more than the rest of the decision).
     session_counters: Mutex<Vec<(SessionLabels, Counter)>>,
+    session_profiles: Family<ProfileLabels, Counter>,
+    /// As `session_counters`, per profile id.
+    profile_counters: Mutex<Vec<(&'static str, Counter)>>,
     upstream_errors: Family<ErrorKindLabels, Counter>,
     active_connections: Gauge<i64, AtomicI64>,
     upstream_latency: Histogram,
@@ -118,6 +127,12 @@ impl Metrics {
             "Responses carrying session Set-Cookie headers, by what cookieguard did, why, and the allow rule",
             session_cookies.clone(),
         );
+        let session_profiles = Family::<ProfileLabels, Counter>::default();
+        registry.register(
+            "session_profile_responses",
+            "Responses carrying session Set-Cookie headers, by the profile (session library) whose cookies they are",
+            session_profiles.clone(),
+        );
         let upstream_errors = Family::<ErrorKindLabels, Counter>::default();
         registry.register(
             "upstream_errors",
@@ -152,6 +167,8 @@ impl Metrics {
             guard_store_errors,
             tokens_unreadable,
             session_counters: Mutex::new(Vec::new()),
+            session_profiles,
+            profile_counters: Mutex::new(Vec::new()),
             registry,
             requests,
             session_cookies,
@@ -240,6 +257,27 @@ impl Metrics {
                 let counter = self.session_cookies.get_or_create(&labels).clone();
                 counter.inc();
                 known.push((labels, counter));
+            }
+        }
+    }
+
+    /// A response wrote the session cookies of the profile with this id.
+    pub fn profile_response(&self, profile: &'static str) {
+        let mut known = self
+            .profile_counters
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match known.iter().find(|(seen, _)| *seen == profile) {
+            Some((_, counter)) => {
+                counter.inc();
+            }
+            None => {
+                let counter = self
+                    .session_profiles
+                    .get_or_create(&ProfileLabels { profile })
+                    .clone();
+                counter.inc();
+                known.push((profile, counter));
             }
         }
     }

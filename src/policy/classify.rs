@@ -20,8 +20,9 @@ use std::sync::Mutex;
 
 use lru::LruCache;
 
-use crate::session::token::{TokenError, TokenReader};
-use crate::session::{Exchange, Token};
+use crate::session::profile::{Opener, ShapeRules};
+use crate::session::token::{Claims, TokenError};
+use crate::session::{Exchange, SessionCookieNames, Token};
 
 /// Why a session write counts as a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,20 +60,57 @@ pub struct Classified {
     pub unreadable: bool,
 }
 
-/// The app's secret(s), ready to read tokens, and the claims that change on
-/// every encode.
+/// The app's secret(s), ready to read tokens: an opener per profile that has
+/// a secret, and the claims that change on every encode.
 #[derive(Debug)]
 pub struct SessionReading {
-    pub reader: TokenReader,
-    pub volatile_claims: Vec<String>,
+    /// Per profile (its index among the profiles in effect).
+    profiles: Vec<ProfileReading>,
+    /// Per cookie family: its profile's index and the family's index among
+    /// that profile's names. Empty: one profile, families in its own order.
+    families: Vec<(usize, usize)>,
     digests: ClaimsDigests,
 }
 
+/// A profile's opener (`None`: no secret for it) and its volatile claims.
+pub type ProfileOpener = (Option<Box<dyn Opener>>, Vec<String>);
+
+#[derive(Debug)]
+struct ProfileReading {
+    opener: Option<Box<dyn Opener>>,
+    volatile_claims: Vec<String>,
+}
+
 impl SessionReading {
-    pub fn new(reader: TokenReader, volatile_claims: Vec<String>) -> SessionReading {
+    /// One profile's opener (its families numbered as its names).
+    pub fn new(opener: impl Opener + 'static, volatile_claims: Vec<String>) -> SessionReading {
         SessionReading {
-            reader,
-            volatile_claims,
+            profiles: vec![ProfileReading {
+                opener: Some(Box::new(opener)),
+                volatile_claims,
+            }],
+            families: Vec::new(),
+            digests: ClaimsDigests::default(),
+        }
+    }
+
+    /// Openers for the profiles of `names`, in order (`None`: no secret for
+    /// that profile), each with its volatile claims.
+    pub fn for_profiles(
+        names: &SessionCookieNames,
+        profiles: Vec<ProfileOpener>,
+    ) -> SessionReading {
+        SessionReading {
+            profiles: profiles
+                .into_iter()
+                .map(|(opener, volatile_claims)| ProfileReading {
+                    opener,
+                    volatile_claims,
+                })
+                .collect(),
+            families: (0..names.names().len())
+                .map(|family| (names.profile_of(family), names.cookie_of(family)))
+                .collect(),
             digests: ClaimsDigests::default(),
         }
     }
@@ -80,6 +118,33 @@ impl SessionReading {
     /// Forgets every remembered digest (benchmarks measure reads with it).
     pub fn forget(&self) {
         self.digests.lock().clear();
+    }
+
+    /// The profile reading and the cookie index of a token's family; `None`
+    /// when no secret is known for its profile.
+    fn reading(&self, token: &Token<'_>) -> Option<(&dyn Opener, &[String], usize)> {
+        let (profile, cookie) = match self.families.get(token.base) {
+            Some(&found) => found,
+            None if self.families.is_empty() => (0, token.base),
+            None => return None,
+        };
+        let reading = self.profiles.get(profile)?;
+        Some((reading.opener.as_deref()?, &reading.volatile_claims, cookie))
+    }
+
+    /// Whether a secret is known for the profile of this token's family.
+    fn can_read(&self, token: &Token<'_>) -> bool {
+        self.reading(token).is_some()
+    }
+
+    /// A token's claims, opened with its profile's secret.
+    fn open(&self, token: &Token<'_>) -> Result<Claims, TokenError> {
+        let (opener, _, cookie) = self.reading(token).ok_or(TokenError::NoSecretOpens)?;
+        opener.open(cookie, &token.value)
+    }
+
+    fn volatile_claims(&self, token: &Token<'_>) -> &[String] {
+        self.reading(token).map_or(&[], |(_, volatile, _)| volatile)
     }
 
     /// The digest of a token's lasting claims (volatile ones left out),
@@ -91,10 +156,11 @@ impl SessionReading {
         if let Some(digest) = self.digests.get(key) {
             return Ok(digest);
         }
-        let claims = self.reader.read(token.base, &token.value)?;
+        let claims = self.open(token)?;
+        let volatile = self.volatile_claims(token);
         let mut hasher = blake3::Hasher::new();
         for (name, value) in claims.as_map() {
-            if self.volatile_claims.iter().any(|v| v == name) {
+            if volatile.iter().any(|v| v == name) {
                 continue;
             }
             hasher.update(name.as_bytes());
@@ -160,10 +226,12 @@ impl ClaimsDigests {
 }
 
 /// Classifies an exchange. `action`: the request was a server action
-/// (`POST` with `Next-Action`).
+/// (`POST` with `Next-Action`); `rules`: the shapes of a change of the
+/// profile whose session the exchange writes.
 pub fn classify(
     exchange: &Exchange<'_>,
     action: bool,
+    rules: ShapeRules,
     reading: Option<&SessionReading>,
 ) -> Classified {
     let by = |change: Option<Change>| Classified {
@@ -176,8 +244,7 @@ pub fn classify(
         // deleted token opens decides whether guard memory may keep it.
         (Some(before), None) => {
             return Classified {
-                unreadable: reading
-                    .is_some_and(|r| r.reader.read(before.base, &before.value).is_err()),
+                unreadable: reading.is_some_and(|r| r.can_read(before) && r.open(before).is_err()),
                 ..by(Some(Change::SignOut))
             };
         }
@@ -189,7 +256,7 @@ pub fn classify(
         return by(None);
     }
     let mut unreadable = false;
-    if let Some(reading) = reading {
+    if let Some(reading) = reading.filter(|r| r.can_read(after)) {
         match claims_changed(reading, before, after) {
             Ok(changed) if changed.is_empty() => return by(None),
             Ok(changed) => {
@@ -204,7 +271,10 @@ pub fn classify(
     }
     Classified {
         unreadable,
-        ..by((action && exchange.rewritten).then_some(Change::ActionWrite))
+        ..by(
+            (rules.action_rewrite_is_change && action && exchange.rewritten)
+                .then_some(Change::ActionWrite),
+        )
     }
 }
 
@@ -218,10 +288,10 @@ fn claims_changed(
     if reading.digest(after)? == reading.digest(before)? {
         return Ok(Vec::new());
     }
-    let after_claims = reading.reader.read(after.base, &after.value)?;
-    let before_claims = reading.reader.read(before.base, &before.value)?;
+    let after_claims = reading.open(after)?;
+    let before_claims = reading.open(before)?;
     Ok(after_claims
-        .changed(&before_claims, &reading.volatile_claims)
+        .changed(&before_claims, reading.volatile_claims(after))
         .into_iter()
         .map(str::to_owned)
         .collect())
@@ -232,7 +302,12 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::session::token::Secret;
+    use crate::session::token::{Secret, TokenReader};
+
+    /// Auth.js's shape rules: a server action's second write is a change.
+    const AUTHJS: ShapeRules = ShapeRules {
+        action_rewrite_is_change: true,
+    };
 
     fn token(value: &str) -> Option<Token<'_>> {
         Some(Token {
@@ -245,6 +320,7 @@ mod tests {
         Exchange {
             before: (!before.is_empty()).then(|| token(before)).flatten(),
             after: (!after.is_empty()).then(|| token(after)).flatten(),
+            family: 0,
             rewritten,
         }
     }
@@ -254,7 +330,7 @@ mod tests {
         action: bool,
         reading: Option<&SessionReading>,
     ) -> Option<Change> {
-        classify(exchange, action, reading).change
+        classify(exchange, action, AUTHJS, reading).change
     }
 
     /// A secret that opens none of these made-up tokens.
@@ -291,7 +367,7 @@ mod tests {
                 expected,
                 "{before:?} -> {after:?}, rewritten {rewritten}, action {action}"
             );
-            let found = classify(&e, action, None);
+            let found = classify(&e, action, AUTHJS, None);
             assert!(!found.unreadable && found.changed_claims.is_empty());
         }
     }
@@ -299,20 +375,83 @@ mod tests {
     #[test]
     fn a_token_no_secret_opens_falls_back_to_the_shape_and_says_so() {
         let reading = wrong_secret();
-        let refresh = classify(&exchange("OLD", "COPY", false), false, Some(&reading));
+        let refresh = classify(
+            &exchange("OLD", "COPY", false),
+            false,
+            AUTHJS,
+            Some(&reading),
+        );
         assert_eq!(refresh.change, None);
         assert!(refresh.unreadable);
-        let action = classify(&exchange("OLD", "NEW", true), true, Some(&reading));
+        let action = classify(&exchange("OLD", "NEW", true), true, AUTHJS, Some(&reading));
         assert_eq!(action.change, Some(Change::ActionWrite));
         assert!(action.unreadable);
         // Sign-in and sign-out need no token read at all.
-        let sign_in = classify(&exchange("", "NEW", false), false, Some(&reading));
+        let sign_in = classify(&exchange("", "NEW", false), false, AUTHJS, Some(&reading));
         assert_eq!(
             (sign_in.change, sign_in.unreadable),
             (Some(Change::SignIn), false)
         );
         // Identical bytes are no write at all: nothing to read.
-        let same = classify(&exchange("OLD", "OLD", false), false, Some(&reading));
+        let same = classify(
+            &exchange("OLD", "OLD", false),
+            false,
+            AUTHJS,
+            Some(&reading),
+        );
         assert_eq!((same.change, same.unreadable), (None, false));
+    }
+
+    #[test]
+    fn a_profile_without_the_action_rule_takes_a_rewrite_for_a_refresh() {
+        let none = ShapeRules::default();
+        let e = exchange("OLD", "NEW", true);
+        assert_eq!(classify(&e, true, none, None).change, None);
+        assert_eq!(
+            classify(&e, true, AUTHJS, None).change,
+            Some(Change::ActionWrite)
+        );
+        // Sign-in and sign-out are every profile's.
+        for (before, after, expected) in [("", "NEW", Change::SignIn), ("OLD", "", Change::SignOut)]
+        {
+            let e = exchange(before, after, false);
+            assert_eq!(classify(&e, false, none, None).change, Some(expected));
+        }
+    }
+
+    #[test]
+    fn a_profile_without_a_secret_is_read_by_its_shape_even_when_another_has_one() {
+        // Family 0 belongs to profile 0 (a secret), family 1 to profile 1 (none).
+        let reading = SessionReading {
+            profiles: vec![
+                ProfileReading {
+                    opener: Some(Box::new(TokenReader::new(
+                        &[Secret::new("s")],
+                        &["a".to_owned()],
+                    ))),
+                    volatile_claims: vec![],
+                },
+                ProfileReading {
+                    opener: None,
+                    volatile_claims: vec![],
+                },
+            ],
+            families: vec![(0, 0), (1, 0)],
+            digests: ClaimsDigests::default(),
+        };
+        let mut e = exchange("OLD", "COPY", false);
+        for token in [&mut e.before, &mut e.after] {
+            token.as_mut().unwrap().base = 1;
+        }
+        e.family = 1;
+        let found = classify(&e, false, AUTHJS, Some(&reading));
+        assert_eq!((found.change, found.unreadable), (None, false));
+        // The same exchange in the family whose profile has a secret: unreadable.
+        for token in [&mut e.before, &mut e.after] {
+            token.as_mut().unwrap().base = 0;
+        }
+        e.family = 0;
+        let found = classify(&e, false, AUTHJS, Some(&reading));
+        assert_eq!((found.change, found.unreadable), (None, true));
     }
 }

@@ -53,8 +53,14 @@ impl Mode {
 /// The whole decision: session names, allow rules and mode.
 #[derive(Debug)]
 pub struct Policy {
+    /// The session cookie families of the profiles in effect.
     pub session: SessionCookieNames,
     pub allow: Vec<AllowRule>,
+    /// Per allow rule (same index), the profile (index into
+    /// `session.profiles()`) whose own route it is: it makes only that
+    /// profile's session writes authoritative. `None`, or a rule past the end
+    /// of this list: a rule of the configuration, for every profile.
+    pub allow_profiles: Vec<Option<usize>>,
     pub mode: Mode,
     /// A response header by which the upstream marks a response as an
     /// authoritative session write; removed before the response goes out.
@@ -69,6 +75,9 @@ pub struct Policy {
 #[derive(Debug, Clone)]
 pub struct Examined {
     cookies: usize,
+    /// The profile (index into `session.profiles()`) whose session the
+    /// response writes; the last one written when several are.
+    profile: usize,
     authority: Option<Authority>,
     strip_reason: Option<StripReason>,
     changed_claims: Vec<String>,
@@ -91,6 +100,12 @@ impl Examined {
     /// A secret is configured but opened none of the exchange's tokens.
     pub fn token_unreadable(&self) -> bool {
         self.token_unreadable
+    }
+
+    /// The profile (index into the policy's `session.profiles()`) whose
+    /// session the response writes.
+    pub fn profile(&self) -> usize {
+        self.profile
     }
 }
 
@@ -163,16 +178,29 @@ impl Policy {
             .update_header
             .as_ref()
             .is_some_and(|name| headers.remove(name).is_some());
-        let cookies = headers
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter(|value| self.session.is_session_set_cookie(value))
-            .count();
+        // The session lines, and the profiles they belong to (a bit each).
+        let mut cookies = 0;
+        let mut written = 0u64;
+        let mut profile = 0;
+        for value in headers.get_all(SET_COOKIE) {
+            if let Some((family, _)) = self.session.locate_set_cookie(value.as_bytes()) {
+                cookies += 1;
+                profile = self.session.profile_of(family);
+                written |= 1 << profile.min(63);
+            }
+        }
         if cookies == 0 {
             return None;
         }
         let success = status.is_success() || status.is_redirection();
-        let mut authority = match request.route.0 {
+        // A profile's own route speaks for that profile's session only.
+        let rule = request.route.0.filter(|&rule| {
+            match self.allow_profiles.get(rule).copied().flatten() {
+                Some(owner) => written & (1 << owner.min(63)) != 0,
+                None => true,
+            }
+        });
+        let mut authority = match rule {
             _ if !success => None,
             _ if marked => Some(Authority::Marker),
             rule => rule.map(Authority::Rule),
@@ -184,20 +212,28 @@ impl Policy {
         if authority.is_none()
             && let Some(exchange) = read_exchange(&self.session, &request.cookies, headers, now)
         {
-            let found = classify(&exchange, request.action, self.reading.as_ref());
+            profile = self.session.profile_of(exchange.family);
+            let rules = self
+                .session
+                .profiles()
+                .get(profile)
+                .map(|p| p.shape_rules())
+                .unwrap_or_default();
+            let found = classify(&exchange, request.action, rules, self.reading.as_ref());
             authority = found.change.map(Authority::Change);
             classified = Some(found);
         }
         let (changed_claims, token_unreadable) = classified
             .map(|found| (found.changed_claims, found.unreadable))
             .unwrap_or_default();
-        let strip_reason = match (authority, request.route.0) {
+        let strip_reason = match (authority, rule) {
             (Some(_), _) => None,
             (None, Some(rule)) => Some(StripReason::ErrorStatus { rule }),
             (None, None) => Some(StripReason::RouteNotAllowed),
         };
         Some(Examined {
             cookies,
+            profile,
             authority,
             strip_reason,
             changed_claims,

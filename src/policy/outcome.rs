@@ -9,6 +9,9 @@ use super::classify::Change;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub outcome: Outcome,
+    /// The profile (index into the policy's `session.profiles()`) whose
+    /// session the response writes; `None` when it writes none.
+    pub profile: Option<usize>,
     /// The names (never the values) of the claims a change changed.
     pub changed_claims: Vec<String>,
     /// A secret is configured but opened none of the exchange's tokens.
@@ -20,6 +23,7 @@ pub struct Decision {
 impl Decision {
     pub const NO_SESSION_COOKIE: Decision = Decision {
         outcome: Outcome::NoSessionCookie,
+        profile: None,
         changed_claims: Vec::new(),
         token_unreadable: false,
         store_failure: None,

@@ -41,6 +41,26 @@ pub enum Mismatch<'a> {
 }
 
 impl AllowRule {
+    /// The methods the rule takes, as `check` and `explain` print them.
+    pub fn methods_text(&self) -> String {
+        self.methods
+            .as_ref()
+            .map(|m| m.iter().map(Method::as_str).collect::<Vec<_>>().join("|"))
+            .unwrap_or_else(|| "any method".to_owned())
+    }
+
+    /// One line: methods, path, and what must be present.
+    pub fn summary(&self) -> String {
+        let mut text = format!("{} {}", self.methods_text(), self.path);
+        for name in &self.query {
+            text.push_str(&format!(" ?{name}"));
+        }
+        for name in &self.headers {
+            text.push_str(&format!(" [{name}]"));
+        }
+        text
+    }
+
     /// Whether a request with these facts matches the rule.
     pub fn matches(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
         self.first_mismatch(method, uri, headers).is_none()

@@ -22,7 +22,9 @@ use super::{headers, upgrade};
 use crate::config::Config;
 use crate::guard::Decider;
 use crate::ops::metrics::{Metrics, UpstreamFailure};
+use crate::ops::sightings::Sightings;
 use crate::policy::{Authority, Decision, Outcome, Route, StripReason};
+use crate::session::set_cookie_name;
 
 /// Upstream bodies stream through untouched (with an idle timeout); local
 /// answers are small and whole.
@@ -58,6 +60,8 @@ pub struct Proxy {
     metrics: Arc<Metrics>,
     /// A token no secret opens is warned about once.
     warned_unreadable: AtomicBool,
+    /// Each session library's first sight is logged once.
+    sightings: Sightings,
 }
 
 impl Proxy {
@@ -87,7 +91,18 @@ impl Proxy {
             trusted_proxies: config.trusted_proxies.clone(),
             metrics,
             warned_unreadable: AtomicBool::new(false),
+            sightings: Sightings::new(config),
         }
+    }
+
+    /// The name of the last session cookie a response writes.
+    fn session_cookie_name(&self, headers: &http::HeaderMap) -> Option<String> {
+        let names = &self.decider.policy.session;
+        headers
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .rfind(|line| names.is_session_set_cookie(line))
+            .map(|line| String::from_utf8_lossy(set_cookie_name(line.as_bytes())).into_owned())
     }
 
     /// Answers one client request: forwards it, counts it, logs it.
@@ -234,10 +249,26 @@ impl Proxy {
             headers::set_upgrade(response.headers_mut(), protocol);
         }
         let status = response.status();
+        // Before the decision may remove it: the name of the session cookie
+        // a profile not seen yet writes, for its first-sight log line.
+        let first_cookie = self
+            .sightings
+            .unseen()
+            .then(|| self.session_cookie_name(response.headers()))
+            .flatten();
         let decision = self
             .decider
             .decide(&facts, status, response.headers_mut())
             .await;
+        if let Some(profile) = decision.profile {
+            if let Some(id) = self.sightings.id(profile) {
+                self.metrics.profile_response(id);
+            }
+            if self.sightings.pending() {
+                self.sightings
+                    .saw(profile, facts.route.rule(), first_cookie.as_deref());
+            }
+        }
         if let Some(failure) = decision.store_failure {
             self.metrics.guard_store_failed(failure);
         }

@@ -148,7 +148,7 @@ async fn apply_reloads(
             &config,
             Arc::clone(&metrics),
         )));
-        info!(mode = %config.mode.as_str(), allow_rules = config.allow.len(), "configuration reloaded");
+        info!(mode = %config.mode.as_str(), allow_rules = config.allow_rules().0.len(), "configuration reloaded");
         running = config;
     }
 }

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use http::HeaderMap;
 use http::header::SET_COOKIE;
 
-use super::names::{SessionCookieNames, set_cookie_name};
+use super::names::SessionCookieNames;
 use super::values::{RequestCookies, fields, is_deletion, set_cookie_value};
 
 /// A session token: its cookie family (the index of its base name) and its
@@ -30,6 +30,8 @@ pub struct Exchange<'a> {
     pub before: Option<Token<'a>>,
     /// The session the browser holds after the response.
     pub after: Option<Token<'a>>,
+    /// The cookie family the exchange follows (the one written last).
+    pub family: usize,
     /// The response wrote one session cookie name more than once, with
     /// different values (or a delete and a value).
     pub rewritten: bool,
@@ -55,7 +57,7 @@ pub fn read_exchange<'a>(
     let mut lines: Vec<Line<'a>> = Vec::new();
     for value in headers.get_all(SET_COOKIE) {
         let bytes = value.as_bytes();
-        if let Some((base, position)) = names.position(set_cookie_name(bytes)) {
+        if let Some((base, position)) = names.locate_set_cookie(bytes) {
             lines.push(Line {
                 base,
                 position,
@@ -83,15 +85,16 @@ pub fn read_exchange<'a>(
             let Some(eq) = memchr::memchr(b'=', pair) else {
                 continue;
             };
-            if let Some((b, position)) = names.position(pair[..eq].trim_ascii())
+            let value = pair[eq + 1..].trim_ascii();
+            if let Some((b, position)) = names.locate(pair[..eq].trim_ascii(), value)
                 && b == base
                 && !held.iter().any(|&(p, _)| p == position)
             {
-                held.push((position, pair[eq + 1..].trim_ascii()));
+                held.push((position, value));
             }
         }
     }
-    let before = join(base, &mut held.clone());
+    let before = join(base, &mut held);
     for line in lines.iter().filter(|line| line.base == base) {
         held.retain(|&(position, _)| position != line.position);
         if !line.deletes {
@@ -102,6 +105,7 @@ pub fn read_exchange<'a>(
     Some(Exchange {
         before,
         after,
+        family: base,
         rewritten,
     })
 }

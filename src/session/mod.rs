@@ -3,10 +3,12 @@
 //! what a request carries and a response writes, canonical and hashed
 //! ([`values`]); the browser's session before and after one exchange
 //! ([`exchange`]); and what a token says, read with the app's secret
-//! ([`token`]). Nothing here imports from the layers above.
+//! ([`token`]); and what cookieguard knows of each session library, in one
+//! file per library ([`profile`]). Nothing here imports from the layers above.
 
 pub mod exchange;
 pub mod names;
+pub mod profile;
 pub mod token;
 pub mod values;
 

@@ -4,58 +4,128 @@
 
 use http::HeaderValue;
 
-/// The configured session cookie base names. A cookie is a session cookie when
-/// its name equals a base name or is a base name plus `.` and digits (a chunk).
-#[derive(Debug, Clone, PartialEq, Eq)]
+use super::profile::{self, ChunkScheme, Profile};
+
+/// The session cookie families in effect: every base name of every profile,
+/// numbered in order. A cookie is a session cookie when its name is a base
+/// name or one of its parts (chunks), and, for a profile that shares its
+/// names with other libraries, its value has the profile's shape.
+#[derive(Debug, Clone)]
 pub struct SessionCookieNames {
     names: Vec<String>,
+    families: Vec<Family>,
+    profiles: Vec<&'static dyn Profile>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Family {
+    /// Index into `profiles`.
+    profile: usize,
+    /// The base name's index among its profile's names.
+    cookie: usize,
+    chunks: ChunkScheme,
+    recogniser: Option<fn(&[u8]) -> bool>,
 }
 
 impl SessionCookieNames {
+    /// Base names of the profile an app renames its cookie in
+    /// ([`profile::renamable`]: Auth.js), as `[session] cookies` gives them.
     pub fn new<I, S>(names: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Self {
-            names: names.into_iter().map(Into::into).collect(),
-        }
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        Self::from_profiles([(profile::renamable(), names)])
     }
 
+    /// The families of these profiles, each with its base names, in order.
+    pub fn from_profiles<I>(profiles: I) -> Self
+    where
+        I: IntoIterator<Item = (&'static dyn Profile, Vec<String>)>,
+    {
+        let mut out = SessionCookieNames {
+            names: Vec::new(),
+            families: Vec::new(),
+            profiles: Vec::new(),
+        };
+        for (index, (profile, names)) in profiles.into_iter().enumerate() {
+            out.profiles.push(profile);
+            for (cookie, name) in names.into_iter().enumerate() {
+                out.names.push(name);
+                out.families.push(Family {
+                    profile: index,
+                    cookie,
+                    chunks: profile.chunks(),
+                    recogniser: profile.recogniser(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Every base name, in family order.
     pub fn names(&self) -> &[String] {
         &self.names
     }
 
-    /// Whether a cookie name (as bytes, exactly as on the wire) is a session cookie.
+    /// The profiles in effect, in order.
+    pub fn profiles(&self) -> &[&'static dyn Profile] {
+        &self.profiles
+    }
+
+    /// The index (into [`Self::profiles`]) of a family's profile.
+    pub fn profile_of(&self, family: usize) -> usize {
+        self.families.get(family).map_or(0, |f| f.profile)
+    }
+
+    /// A family's index among its own profile's base names.
+    pub fn cookie_of(&self, family: usize) -> usize {
+        self.families.get(family).map_or(0, |f| f.cookie)
+    }
+
+    /// Whether a cookie name (as bytes, exactly as on the wire) is a session
+    /// cookie by its name alone.
     pub fn matches(&self, cookie_name: &[u8]) -> bool {
         self.position(cookie_name).is_some()
     }
 
-    /// Where a session cookie sits in its family: the index of its base name
-    /// and its order (the plain name is 0, chunk `.N` is N + 1).
+    /// Where a session cookie sits by its name: the index of its family and
+    /// its order (the plain name is 0, chunk `.N` is N + 1).
     pub fn position(&self, cookie_name: &[u8]) -> Option<(usize, u64)> {
         self.names
             .iter()
+            .zip(&self.families)
             .enumerate()
-            .find_map(
-                |(base_index, base)| match cookie_name.strip_prefix(base.as_bytes())? {
-                    [] => Some((base_index, 0)),
-                    [b'.', digits @ ..]
-                        if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) =>
-                    {
-                        let index = digits.iter().fold(0u64, |n, d| {
-                            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-                        });
-                        Some((base_index, index.saturating_add(1)))
-                    }
-                    _ => None,
-                },
-            )
+            .find_map(|(index, (base, family))| {
+                Some((index, family.chunks.position(base.as_bytes(), cookie_name)?))
+            })
+    }
+
+    /// [`Self::position`] for a cookie whose value is known: a family whose
+    /// profile shares its names with other libraries claims the cookie only
+    /// when the value has its shape (an empty value, a deletion, by name).
+    pub fn locate(&self, cookie_name: &[u8], value: &[u8]) -> Option<(usize, u64)> {
+        let (index, position) = self.position(cookie_name)?;
+        match self.families[index].recogniser {
+            Some(recognises) if !value.is_empty() && !recognises(value) => None,
+            _ => Some((index, position)),
+        }
+    }
+
+    /// Where the cookie a `Set-Cookie` line sets sits, if it is a session cookie.
+    pub fn locate_set_cookie(&self, line: &[u8]) -> Option<(usize, u64)> {
+        let name = set_cookie_name(line);
+        let (index, position) = self.position(name)?;
+        if self.families[index].recogniser.is_none() {
+            return Some((index, position));
+        }
+        self.locate(name, super::values::set_cookie_value(line))
     }
 
     /// Whether a `Set-Cookie` header value sets a session cookie.
     pub fn is_session_set_cookie(&self, value: &HeaderValue) -> bool {
-        self.matches(set_cookie_name(value.as_bytes()))
+        self.locate_set_cookie(value.as_bytes()).is_some()
     }
 }
 

@@ -127,9 +127,9 @@ pub fn request_session(
             let Some(eq) = memchr::memchr(b'=', pair) else {
                 continue;
             };
-            let name = pair[..eq].trim_ascii();
-            if let Some((base, position)) = names.position(name) {
-                parts.push((base, position, pair[eq + 1..].trim_ascii()));
+            let value = pair[eq + 1..].trim_ascii();
+            if let Some((base, position)) = names.locate(pair[..eq].trim_ascii(), value) {
+                parts.push((base, position, value));
             }
         }
     }
@@ -156,7 +156,7 @@ pub fn response_write(
     let mut lines: Vec<(usize, u64, &[u8], bool)> = Vec::new();
     for value in headers.get_all(SET_COOKIE) {
         let bytes = value.as_bytes();
-        let Some((base, position)) = names.position(set_cookie_name(bytes)) else {
+        let Some((base, position)) = names.locate_set_cookie(bytes) else {
             continue;
         };
         let deletes = is_deletion(bytes, now);
@@ -230,8 +230,8 @@ pub fn collapse_duplicates(names: &SessionCookieNames, headers: &mut http::Heade
     let session_names: Vec<&[u8]> = headers
         .get_all(SET_COOKIE)
         .iter()
+        .filter(|v| names.is_session_set_cookie(v))
         .map(|v| set_cookie_name(v.as_bytes()))
-        .filter(|name| names.matches(name))
         .collect();
     let has_duplicates = session_names
         .iter()
@@ -246,7 +246,7 @@ pub fn collapse_duplicates(names: &SessionCookieNames, headers: &mut http::Heade
         .enumerate()
         .map(|(i, value)| {
             let name = set_cookie_name(value.as_bytes());
-            !names.matches(name)
+            !names.is_session_set_cookie(value)
                 || !all[i + 1..]
                     .iter()
                     .any(|later| set_cookie_name(later.as_bytes()) == name)

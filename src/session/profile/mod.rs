@@ -1,0 +1,149 @@
+//! Session profiles: everything cookieguard knows about one session library,
+//! in one place. A profile says which cookies hold the library's session
+//! (plain and `__Secure-` names, how a long value is split into parts, and,
+//! where a name is shared between libraries, which values are its own), where
+//! the library itself writes the session (its routes, relative to the base
+//! paths it mounts them at), where the app keeps its secret and how a value
+//! is opened with it, which claims change on every write, and the shape rules
+//! that tell its change from its refresh without the secret.
+//!
+//! The layers above never name a library: they ask the profiles in effect
+//! ([`SHIPPED`], pinned by `[session] profiles`). Adding a library is one new
+//! file here that implements [`Profile`], its entry in [`SHIPPED`], and its
+//! tests; `tests/profiles.rs` holds the behaviour every profile must show.
+
+pub mod authjs;
+
+use std::fmt;
+
+use http::Method;
+
+use super::token::{Claims, Secret, TokenError};
+
+/// One session library, as cookieguard knows it.
+pub trait Profile: fmt::Debug + Send + Sync + 'static {
+    /// Stable, short, lowercase: the config (`[session] profiles`), metric
+    /// labels and logs use it.
+    fn id(&self) -> &'static str;
+
+    /// What people call the library, for `check`, `explain` and logs.
+    fn name(&self) -> &'static str;
+
+    /// The session cookie base names the library writes by default, plain and
+    /// with the prefix it uses on https. Exact and case-sensitive.
+    fn cookie_names(&self) -> &'static [&'static str];
+
+    /// How a long value is split into parts named after the base name.
+    fn chunks(&self) -> ChunkScheme;
+
+    /// Whether a cookie value (raw, as on the wire; never empty: a deletion
+    /// is recognised by its name) is this library's, for names that other
+    /// libraries use too. `None`: the name alone decides.
+    fn recogniser(&self) -> Option<fn(&[u8]) -> bool> {
+        None
+    }
+
+    /// Where the library mounts its routes when the app says nothing, tried
+    /// together (`base_path` in the config pins one).
+    fn base_paths(&self) -> &'static [&'static str];
+
+    /// The routes under a base path where the library itself changes the
+    /// session (update, sign-in, sign-out): their responses may write it in
+    /// strip mode, and in guard mode they supersede the request's session.
+    fn routes(&self) -> &'static [RouteSpec];
+
+    /// Where a sign-in lands, under a base path: the request that shows the
+    /// app's base path in its traffic, logged at first sight.
+    fn sign_in_prefix(&self) -> &'static str;
+
+    /// The app's environment variables that hold its secret, in the order
+    /// they are tried (rotation: every one found is used).
+    fn secret_variables(&self) -> &'static [&'static str];
+
+    /// Claims written anew on every encode: a write that differs only in
+    /// these is a refresh.
+    fn volatile_claims(&self) -> &'static [&'static str];
+
+    /// Opens values of this profile's cookies (`cookie_names` as configured,
+    /// in order) with the app's secrets; keys are derived here, once.
+    fn opener(&self, secrets: &[Secret], cookie_names: &[String]) -> Box<dyn Opener>;
+
+    /// The library's own shapes of a change, read without the secret.
+    fn shape_rules(&self) -> ShapeRules;
+}
+
+/// Opens a profile's session values with the app's secret(s).
+pub trait Opener: fmt::Debug + Send + Sync {
+    /// The claims of a value of the profile's `cookie`-th base name (its index
+    /// in the names the opener was made with), chunks already joined.
+    fn open(&self, cookie: usize, value: &[u8]) -> Result<Claims, TokenError>;
+}
+
+/// How a session value too long for one cookie is split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkScheme {
+    /// `name.0`, `name.1`, … (Auth.js, iron-session 9, Supabase).
+    DotIndex,
+}
+
+impl ChunkScheme {
+    /// Where a cookie sits in a family with base name `base`: 0 for the base
+    /// name itself, N + 1 for part N; `None` when it is not of the family.
+    pub fn position(self, base: &[u8], cookie_name: &[u8]) -> Option<u64> {
+        match self {
+            ChunkScheme::DotIndex => match cookie_name.strip_prefix(base)? {
+                [] => Some(0),
+                [b'.', digits @ ..]
+                    if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) =>
+                {
+                    let index = digits.iter().fold(0u64, |n, d| {
+                        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+                    });
+                    Some(index.saturating_add(1))
+                }
+                _ => None,
+            },
+        }
+    }
+}
+
+/// One of a library's own routes, relative to its base path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteSpec {
+    /// `None`: any method.
+    pub methods: Option<&'static [Method]>,
+    /// Appended to the base path; `*` matches one segment, a final `**` the rest.
+    pub path: &'static str,
+    /// What the library does there, for `check` and `explain`.
+    pub purpose: &'static str,
+}
+
+/// Shapes of a change a library shows without its secret being known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ShapeRules {
+    /// A server action (`POST` with `Next-Action`) whose response writes the
+    /// session twice with different values is the action's own write after
+    /// the middleware's copy of the old session: a change.
+    pub action_rewrite_is_change: bool,
+}
+
+/// Every profile cookieguard ships, in the order their cookie families are
+/// numbered (a shared store's hashes include that number: new profiles go at
+/// the end).
+pub static SHIPPED: &[&dyn Profile] = &[&authjs::AuthJs];
+
+/// The shipped profile with this id.
+pub fn find(id: &str) -> Option<&'static dyn Profile> {
+    SHIPPED.iter().copied().find(|profile| profile.id() == id)
+}
+
+/// The ids of every shipped profile, for messages and defaults.
+pub fn shipped_ids() -> Vec<&'static str> {
+    SHIPPED.iter().map(|profile| profile.id()).collect()
+}
+
+/// The profile whose cookie names `[session] cookies` replaces: the library
+/// that lets an app rename its session cookie freely.
+pub fn renamable() -> &'static dyn Profile {
+    &authjs::AuthJs
+}
