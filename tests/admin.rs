@@ -165,6 +165,11 @@ async fn metrics_count_known_traffic() {
             1.0,
         ),
         ("cookieguard_session_tokens_unreadable_total", 0.0),
+        // Every session response above is Auth.js's.
+        (
+            "cookieguard_session_profile_responses_total{profile=\"authjs\"}",
+            4.0,
+        ),
         ("cookieguard_upstream_response_seconds_count", 4.0),
     ];
     for (series, value) in expect {

@@ -55,6 +55,8 @@ async fn strips_the_session_cookie_on_other_routes_and_keeps_everything_else() {
         (Method::GET, "/api/auth/session"),
         (Method::POST, "/api/data?x=1"),
         (Method::POST, "/api/auth/session/../csrf"),
+        (Method::GET, "/auth/session"),
+        (Method::POST, "/auth/csrf"),
     ] {
         let response = send(method.clone(), &proxy.url(path)).await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -76,6 +78,11 @@ async fn passes_the_session_cookie_on_allowed_routes_in_order() {
         (Method::GET, "/api/auth/callback/github?code=1"),
         (Method::POST, "/api/auth/callback/credentials"),
         (Method::POST, "/api/auth/signout"),
+        // Auth.js on SvelteKit, Express, or Next with basePath "/auth": no
+        // configuration needed.
+        (Method::POST, "/auth/session"),
+        (Method::POST, "/auth/callback/credentials"),
+        (Method::POST, "/auth/signout"),
     ] {
         let response = send(method.clone(), &proxy.url(path)).await;
         assert_eq!(
