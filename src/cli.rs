@@ -24,16 +24,18 @@ NextAuth re-sends the session cookie on many responses. A request that left
 before a session update() and finishes after it writes the OLD session back
 into the browser. cookieguard sits in front of the app and removes those
 stale writes. A write that changes the session (sign-in, update, sign-out,
-by /api/auth routes, server actions or custom routes) always passes; a
+by the library's routes, server actions or custom routes) always passes; a
 refresh of the request's own session is removed outside the routes allowed
 to change the session. Everything else passes through untouched.
 
 With the app's secret (AUTH_SECRET / NEXTAUTH_SECRET in cookieguard's
 environment, or --session-secret-file) tokens are read and every change is
-recognised by its claims; without it, by its shape (see README).
+recognised by its claims; without it, by its shape (docs/modes.md).
 
 With no configuration it listens on 127.0.0.1:8080, forwards to `next start`
-on http://127.0.0.1:3000 and uses the NextAuth defaults (base path /api/auth).";
+on http://127.0.0.1:3000 and recognises every shipped session library
+(profile): Auth.js / NextAuth with its routes at /api/auth and /auth. A cookie
+no profile recognises is never touched (docs/profiles.md).";
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -46,7 +48,7 @@ Examples:
   cookieguard healthcheck --admin-listen 127.0.0.1:9901
 
 Log level: RUST_LOG (default info), e.g. RUST_LOG=cookieguard=debug.
-Config reference: config/cookieguard.toml in the source tree.";
+Config reference: config/cookieguard.toml and docs/configuration.md in the source tree.";
 
 #[derive(Debug, Parser)]
 #[command(name = "cookieguard", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
