@@ -204,6 +204,8 @@ struct Family {
     cbc: Vec<CbcKey>,
     /// v5 derivation with `enc` A256GCM (first 32 bytes of the 64-byte key).
     gcm: Vec<Aes256Gcm>,
+    /// The `kid` of each `gcm` key (RFC 7638 thumbprint, SHA-256).
+    gcm_kids: Vec<String>,
 }
 
 /// Opens session tokens with keys derived once per secret and per cookie base name.
@@ -257,6 +259,7 @@ impl TokenReader {
                 let info = format!("Auth.js Generated Encryption Key ({base})");
                 let mut cbc = Vec::with_capacity(secrets.len());
                 let mut gcm = Vec::with_capacity(secrets.len());
+                let mut gcm_kids = Vec::with_capacity(secrets.len());
                 for s in secrets {
                     let mut key = Zeroizing::new([0u8; 64]);
                     hkdf_sha256(
@@ -280,8 +283,12 @@ impl TokenReader {
                         kid,
                     });
                     gcm.push(Aes256Gcm::new(mac_key.into()));
+                    let mut k_b64 = B64.encode(mac_key);
+                    let jwk = Zeroizing::new(format!(r#"{{"k":"{k_b64}","kty":"oct"}}"#));
+                    k_b64.zeroize();
+                    gcm_kids.push(B64.encode(Sha256::digest(jwk.as_bytes())));
                 }
-                Family { cbc, gcm }
+                Family { cbc, gcm, gcm_kids }
             })
             .collect();
         TokenReader {
@@ -335,7 +342,23 @@ impl TokenReader {
                 let tag = Tag::from(*tag);
                 // aes-gcm checks the tag before it decrypts and leaves the buffer
                 // untouched on failure, so the same buffer serves every try.
-                let opened = self.v4.iter().chain(&family.gcm).any(|cipher| {
+                // v5 keys as Auth.js picks them: the one `kid` names, or the
+                // newest secret's when there is none. next-auth 4 has one
+                // secret and no kid: every configured one is tried.
+                let v5 = match header.kid.as_deref() {
+                    Some(kid) => family
+                        .gcm_kids
+                        .iter()
+                        .position(|k| k == kid)
+                        .map(|i| &family.gcm[i]),
+                    None => family.gcm.first(),
+                };
+                let v4 = if header.kid.is_none() {
+                    &self.v4[..]
+                } else {
+                    &[]
+                };
+                let opened = v4.iter().chain(v5).any(|cipher| {
                     cipher
                         .decrypt_inout_detached(&nonce, aad, buf.as_mut_slice().into(), &tag)
                         .is_ok()
@@ -363,23 +386,18 @@ impl TokenReader {
                     mac.update(&al);
                     mac.verify_truncated_left(tag).is_ok()
                 };
-                // The key named by the header (exact header or kid) first, then all.
-                let hinted = header.known_key.or_else(|| {
-                    let kid = header.kid.as_deref()?;
-                    family.cbc.iter().position(|k| k.kid == kid)
-                });
-                let key = hinted
+                // The key Auth.js would pick: the one the header names (its
+                // exact header, or its kid), or the newest secret's when the
+                // header names none. A kid that names no configured key opens
+                // nothing, as in Auth.js.
+                let index = match (header.known_key, header.kid.as_deref()) {
+                    (Some(i), _) => Some(i),
+                    (None, Some(kid)) => family.cbc.iter().position(|k| k.kid == kid),
+                    (None, None) => (!family.cbc.is_empty()).then_some(0),
+                };
+                let key = index
                     .map(|i| &family.cbc[i])
                     .filter(|k| verifies(k))
-                    .or_else(|| {
-                        family
-                            .cbc
-                            .iter()
-                            .enumerate()
-                            .filter(|&(i, _)| Some(i) != hinted)
-                            .map(|(_, k)| k)
-                            .find(|k| verifies(k))
-                    })
                     .ok_or(TokenError::NoSecretOpens)?;
                 let iv: &[u8; CBC_IV] = iv.try_into().expect("length checked above");
                 cbc::Decryptor::<Aes256Dec>::inner_iv_init(key.dec.clone(), iv.into())

@@ -68,6 +68,23 @@ fn seal_v5(secret: &str, salt: &str, header: &str, payload: &[u8]) -> String {
 fn seal_v4(secret: &str, header: &str, payload: &[u8]) -> String {
     let mut key = [0u8; 32];
     hkdf_sha256(secret.as_bytes(), b"", V4_INFO, &mut key);
+    seal_gcm(key, header, payload)
+}
+
+/// Seals `payload` with A256GCM and the v5 key derivation (32 bytes), which
+/// @auth/core's `decode` accepts.
+fn seal_v5_gcm(secret: &str, salt: &str, header: &str, payload: &[u8]) -> String {
+    let mut key = [0u8; 32];
+    hkdf_sha256(
+        secret.as_bytes(),
+        salt.as_bytes(),
+        format!("Auth.js Generated Encryption Key ({salt})").as_bytes(),
+        &mut key,
+    );
+    seal_gcm(key, header, payload)
+}
+
+fn seal_gcm(key: [u8; 32], header: &str, payload: &[u8]) -> String {
     let h = B64.encode(header);
     let iv = [9u8; 12];
     let mut buf = payload.to_vec();
@@ -83,6 +100,12 @@ fn seal_v4(secret: &str, header: &str, payload: &[u8]) -> String {
 }
 
 const V5_HEADER: &str = r#"{"alg":"dir","enc":"A256CBC-HS512"}"#;
+
+/// The header Auth.js writes for `secret`'s key: with its `kid`.
+fn kid_header(secret: &str) -> String {
+    let kid = &reader(&[secret]).families[0].cbc[0].kid;
+    format!(r#"{{"alg":"dir","enc":"A256CBC-HS512","kid":"{kid}"}}"#)
+}
 const V4_HEADER: &str = r#"{"alg":"dir","enc":"A256GCM"}"#;
 
 #[test]
@@ -115,31 +138,37 @@ fn kid_matches_auth_js() {
 #[test]
 fn handmade_tokens_open_through_the_json_header_path() {
     let r = reader(&[V4_SECRET, V5_SECRET]);
-    let v5 = seal_v5(V5_SECRET, V5_BASE, V5_HEADER, br#"{"a":1}"#);
+    let v5 = seal_v5(V5_SECRET, V5_BASE, &kid_header(V5_SECRET), br#"{"a":1}"#);
     assert_eq!(
         r.read(0, v5.as_bytes()).unwrap(),
         claims(serde_json::json!({"a": 1}))
     );
-    // Reordered keys and a kid that names no key: fall back to trying all.
-    let h = r#"{"enc":"A256CBC-HS512","kid":"nope","alg":"dir"}"#;
-    let v5 = seal_v5(V5_SECRET, V5_BASE, h, br#"{"a":2}"#);
+    // Reordered keys: the JSON path, the kid picks the key.
+    let kid = &r.families[0].cbc[1].kid;
+    let h = format!(r#"{{"enc":"A256CBC-HS512","kid":"{kid}","alg":"dir"}}"#);
+    let v5 = seal_v5(V5_SECRET, V5_BASE, &h, br#"{"a":2}"#);
     assert_eq!(
         r.read(0, v5.as_bytes()).unwrap().get("a"),
         Some(&Value::from(2))
     );
-    // A stale kid (names the old key) while the current key opens it.
-    let old_kid = reader(&[V5_SECRET]).families[0].cbc[0].kid.clone();
-    let h = format!(r#"{{"alg":"dir","enc":"A256CBC-HS512","kid":"{old_kid}"}}"#);
+    // As Auth.js: a kid that names no configured key opens nothing, and a
+    // kid that names another key than the one that sealed it neither.
+    let h = r#"{"enc":"A256CBC-HS512","kid":"nope","alg":"dir"}"#;
+    let v5 = seal_v5(V5_SECRET, V5_BASE, h, br#"{"a":2}"#);
+    assert_eq!(r.read(0, v5.as_bytes()), Err(TokenError::NoSecretOpens));
     let r2 = reader(&["other-secret", V5_SECRET]);
     let other_kid = &r2.families[0].cbc[0].kid;
     let h2 = format!(r#"{{"alg":"dir","enc":"A256CBC-HS512","kid":"{other_kid}"}}"#);
     let v5 = seal_v5(V5_SECRET, V5_BASE, &h2, b"{}");
-    assert!(
-        r2.read(0, v5.as_bytes()).is_ok(),
-        "kid hint wrong, fallback opens"
+    assert_eq!(r2.read(0, v5.as_bytes()), Err(TokenError::NoSecretOpens));
+    // Without a kid Auth.js tries the newest secret only.
+    let h3 = r#"{"alg":"dir","enc":"A256CBC-HS512"}"#;
+    let v5 = seal_v5(V5_SECRET, V5_BASE, h3, b"{}");
+    assert!(reader(&[V5_SECRET, "older"]).read(0, v5.as_bytes()).is_ok());
+    assert_eq!(
+        reader(&["newer", V5_SECRET]).read(0, v5.as_bytes()),
+        Err(TokenError::NoSecretOpens)
     );
-    let v5 = seal_v5(V5_SECRET, V5_BASE, &h, b"{}");
-    assert!(r2.read(0, v5.as_bytes()).is_ok());
     let v4 = seal_v4(
         V4_SECRET,
         r#"{"enc":"A256GCM","alg":"dir"}"#,
@@ -352,8 +381,43 @@ fn errors_and_debug_leak_nothing() {
 }
 
 #[test]
+fn v5_gcm_keys_are_picked_by_kid_as_auth_js_does() {
+    let r = reader(&["newer", V5_SECRET]);
+    let kid = &r.families[0].gcm_kids[1];
+    let named = format!(r#"{{"alg":"dir","enc":"A256GCM","kid":"{kid}"}}"#);
+    let token = seal_v5_gcm(V5_SECRET, V5_BASE, &named, br#"{"g":1}"#);
+    assert_eq!(
+        r.read(0, token.as_bytes()).unwrap().get("g"),
+        Some(&Value::from(1))
+    );
+    // Named by another key's kid, or by none with the sealing secret not the
+    // newest: Auth.js opens neither.
+    let other = &r.families[0].gcm_kids[0];
+    let wrong = format!(r#"{{"alg":"dir","enc":"A256GCM","kid":"{other}"}}"#);
+    let token = seal_v5_gcm(V5_SECRET, V5_BASE, &wrong, b"{}");
+    assert_eq!(r.read(0, token.as_bytes()), Err(TokenError::NoSecretOpens));
+    let token = seal_v5_gcm(
+        V5_SECRET,
+        V5_BASE,
+        r#"{"enc":"A256GCM","alg":"dir"}"#,
+        b"{}",
+    );
+    assert_eq!(r.read(0, token.as_bytes()), Err(TokenError::NoSecretOpens));
+    assert!(
+        reader(&[V5_SECRET, "older"])
+            .read(0, token.as_bytes())
+            .is_ok()
+    );
+}
+
+#[test]
 fn rotation_tries_every_secret() {
-    let old = seal_v5("old-secret", V5_BASE, V5_HEADER, br#"{"v":"old"}"#);
+    let old = seal_v5(
+        "old-secret",
+        V5_BASE,
+        &kid_header("old-secret"),
+        br#"{"v":"old"}"#,
+    );
     assert!(
         reader(&["new-secret", "old-secret"])
             .read(0, old.as_bytes())
