@@ -18,7 +18,7 @@ fn a_million_forged_values_keep_the_memory_store_within_max_entries() {
     for n in 0..1_000_000u64 {
         // A refresh carrying a value never seen, writing another one.
         state.judge_refresh(
-            Some(SessionHash(n)),
+            SessionHash(n),
             SessionWrite::Set(SessionHash(u64::MAX - n)),
             now,
         );

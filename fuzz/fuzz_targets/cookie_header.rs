@@ -3,11 +3,29 @@
 #![no_main]
 
 use std::hash::RandomState;
+use std::time::SystemTime;
 
-use cookieguard::session::{RequestCookies, SessionCookieNames, request_session};
-use http::header::COOKIE;
+use cookieguard::session::{RequestCookies, SessionCookieNames, SessionHash, read_exchange};
+use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
+
+/// The hash of the session the request carries, as guard mode takes it from
+/// an exchange (here, a response that signs the user out).
+fn request_session(
+    names: &SessionCookieNames,
+    cookies: &RequestCookies,
+    hasher: &RandomState,
+) -> Option<SessionHash> {
+    let mut response = HeaderMap::new();
+    response.insert(
+        SET_COOKIE,
+        HeaderValue::from_static("next-auth.session-token=; Max-Age=0"),
+    );
+    read_exchange(names, cookies, &response, SystemTime::now())?
+        .hashes(hasher)
+        .0
+}
 
 fuzz_target!(|data: &[u8]| {
     let names = SessionCookieNames::new(["next-auth.session-token", "authjs.session-token"]);

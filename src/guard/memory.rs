@@ -111,14 +111,11 @@ impl GuardState {
     /// that passes joins its request's generation.
     pub fn judge_refresh(
         &mut self,
-        request: Option<SessionHash>,
+        hash: SessionHash,
         write: SessionWrite,
         now: Instant,
     ) -> Verdict {
         self.expire(now);
-        let Some(hash) = request else {
-            return Verdict::NoRequestSession;
-        };
         let generation = self.generation_of(hash, now);
         let superseded = self
             .generations
@@ -290,9 +287,9 @@ mod tests {
     #[test]
     fn refresh_completing_before_the_update_passes() {
         let (mut g, t) = setup();
-        assert_eq!(g.judge_refresh(Some(v(0)), set(1), t.now()), Verdict::Pass);
+        assert_eq!(g.judge_refresh(v(0), set(1), t.now()), Verdict::Pass);
         g.record_update(Some(v(1)), set(2), t.now());
-        assert_eq!(g.judge_refresh(Some(v(2)), set(3), t.now()), Verdict::Pass);
+        assert_eq!(g.judge_refresh(v(2), set(3), t.now()), Verdict::Pass);
     }
 
     #[test]
@@ -300,32 +297,23 @@ mod tests {
         let (mut g, t) = setup();
         // A leaves with V0; the update C carries V0 and completes first.
         g.record_update(Some(v(0)), set(1), t.now());
-        assert_eq!(
-            g.judge_refresh(Some(v(0)), set(10), t.now()),
-            Verdict::Stale
-        );
+        assert_eq!(g.judge_refresh(v(0), set(10), t.now()), Verdict::Stale);
         // The stale value was not remembered: a request carrying it is unknown, so live.
-        assert_eq!(g.judge_refresh(Some(v(1)), set(11), t.now()), Verdict::Pass);
+        assert_eq!(g.judge_refresh(v(1), set(11), t.now()), Verdict::Pass);
     }
 
     #[test]
     fn a_chain_of_refreshes_before_the_update_is_one_generation() {
         let (mut g, t) = setup();
         // A leaves with V0. Refresh B turns V0 into V0a. Update C carries V0a.
-        assert_eq!(g.judge_refresh(Some(v(0)), set(1), t.now()), Verdict::Pass);
-        assert_eq!(g.judge_refresh(Some(v(1)), set(2), t.now()), Verdict::Pass);
+        assert_eq!(g.judge_refresh(v(0), set(1), t.now()), Verdict::Pass);
+        assert_eq!(g.judge_refresh(v(1), set(2), t.now()), Verdict::Pass);
         g.record_update(Some(v(2)), set(100), t.now());
         // A finishes last: stale.
-        assert_eq!(g.judge_refresh(Some(v(0)), set(3), t.now()), Verdict::Stale);
-        assert_eq!(g.judge_refresh(Some(v(1)), set(4), t.now()), Verdict::Stale);
-        assert_eq!(
-            g.judge_refresh(Some(v(100)), set(101), t.now()),
-            Verdict::Pass
-        );
-        assert_eq!(
-            g.judge_refresh(Some(v(101)), set(102), t.now()),
-            Verdict::Pass
-        );
+        assert_eq!(g.judge_refresh(v(0), set(3), t.now()), Verdict::Stale);
+        assert_eq!(g.judge_refresh(v(1), set(4), t.now()), Verdict::Stale);
+        assert_eq!(g.judge_refresh(v(100), set(101), t.now()), Verdict::Pass);
+        assert_eq!(g.judge_refresh(v(101), set(102), t.now()), Verdict::Pass);
     }
 
     #[test]
@@ -334,8 +322,8 @@ mod tests {
         g.record_update(Some(v(0)), set(1), t.now());
         g.record_update(Some(v(0)), set(2), t.now());
         // The browser keeps V2; a request that left with V1 in between is stale.
-        assert_eq!(g.judge_refresh(Some(v(1)), set(3), t.now()), Verdict::Stale);
-        assert_eq!(g.judge_refresh(Some(v(2)), set(4), t.now()), Verdict::Pass);
+        assert_eq!(g.judge_refresh(v(1), set(3), t.now()), Verdict::Stale);
+        assert_eq!(g.judge_refresh(v(2), set(4), t.now()), Verdict::Pass);
     }
 
     #[test]
@@ -345,8 +333,8 @@ mod tests {
         g.record_update(Some(v(1)), set(2), t.now());
         // An update that left with V0 completes last: the browser holds V3.
         g.record_update(Some(v(0)), set(3), t.now());
-        assert_eq!(g.judge_refresh(Some(v(2)), set(9), t.now()), Verdict::Stale);
-        assert_eq!(g.judge_refresh(Some(v(3)), set(4), t.now()), Verdict::Pass);
+        assert_eq!(g.judge_refresh(v(2), set(9), t.now()), Verdict::Stale);
+        assert_eq!(g.judge_refresh(v(3), set(4), t.now()), Verdict::Pass);
     }
 
     #[test]
@@ -356,35 +344,19 @@ mod tests {
         // the browser, which still holds V0: its refreshes are stale and stripped,
         // so the browser keeps V0 (valid until its expiry); nobody is logged out.
         g.record_update(Some(v(0)), set(1), t.now());
-        assert_eq!(g.judge_refresh(Some(v(0)), set(2), t.now()), Verdict::Stale);
+        assert_eq!(g.judge_refresh(v(0), set(2), t.now()), Verdict::Stale);
         // Its next update starts a fresh generation.
         g.record_update(Some(v(0)), set(3), t.now());
-        assert_eq!(g.judge_refresh(Some(v(3)), set(4), t.now()), Verdict::Pass);
+        assert_eq!(g.judge_refresh(v(3), set(4), t.now()), Verdict::Pass);
     }
 
     #[test]
     fn empty_state_after_a_restart_passes_everything_with_a_session() {
         let (mut g, t) = setup();
+        assert_eq!(g.judge_refresh(v(42), set(43), t.now()), Verdict::Pass);
         assert_eq!(
-            g.judge_refresh(Some(v(42)), set(43), t.now()),
+            g.judge_refresh(v(7), SessionWrite::Delete, t.now()),
             Verdict::Pass
-        );
-        assert_eq!(
-            g.judge_refresh(Some(v(7)), SessionWrite::Delete, t.now()),
-            Verdict::Pass
-        );
-    }
-
-    #[test]
-    fn no_request_session_is_never_a_refresh() {
-        let (mut g, t) = setup();
-        assert_eq!(
-            g.judge_refresh(None, set(1), t.now()),
-            Verdict::NoRequestSession
-        );
-        assert_eq!(
-            g.judge_refresh(None, SessionWrite::Delete, t.now()),
-            Verdict::NoRequestSession
         );
     }
 
@@ -392,12 +364,12 @@ mod tests {
     fn deletes_pass_when_live_and_are_stale_when_superseded() {
         let (mut g, t) = setup();
         assert_eq!(
-            g.judge_refresh(Some(v(0)), SessionWrite::Delete, t.now()),
+            g.judge_refresh(v(0), SessionWrite::Delete, t.now()),
             Verdict::Pass
         );
         g.record_update(Some(v(0)), set(1), t.now());
         assert_eq!(
-            g.judge_refresh(Some(v(0)), SessionWrite::Delete, t.now()),
+            g.judge_refresh(v(0), SessionWrite::Delete, t.now()),
             Verdict::Stale
         );
     }
@@ -406,10 +378,10 @@ mod tests {
     fn sign_in_and_sign_out() {
         let (mut g, t) = setup();
         g.record_update(None, set(1), t.now());
-        assert_eq!(g.judge_refresh(Some(v(1)), set(2), t.now()), Verdict::Pass);
+        assert_eq!(g.judge_refresh(v(1), set(2), t.now()), Verdict::Pass);
         g.record_update(Some(v(2)), SessionWrite::Delete, t.now());
         // A request that left before sign-out cannot sign the user back in.
-        assert_eq!(g.judge_refresh(Some(v(1)), set(3), t.now()), Verdict::Stale);
+        assert_eq!(g.judge_refresh(v(1), set(3), t.now()), Verdict::Stale);
     }
 
     #[test]
@@ -419,7 +391,7 @@ mod tests {
         assert_eq!(g.len(), 2);
         t.advance(TTL + Duration::from_secs(1));
         // Forgotten: a value that old passes as unknown (its request timed out long ago).
-        assert_eq!(g.judge_refresh(Some(v(0)), set(2), t.now()), Verdict::Pass);
+        assert_eq!(g.judge_refresh(v(0), set(2), t.now()), Verdict::Pass);
         assert_eq!(g.len(), 2);
     }
 
@@ -431,10 +403,10 @@ mod tests {
         g.record_update(Some(v(0)), set(1), t.now());
         for _ in 0..9 {
             t.advance(TTL / 10);
-            assert_eq!(g.judge_refresh(Some(v(0)), set(2), t.now()), Verdict::Stale);
+            assert_eq!(g.judge_refresh(v(0), set(2), t.now()), Verdict::Stale);
         }
         t.advance(TTL / 10 + Duration::from_secs(1));
-        assert_eq!(g.judge_refresh(Some(v(0)), set(2), t.now()), Verdict::Pass);
+        assert_eq!(g.judge_refresh(v(0), set(2), t.now()), Verdict::Pass);
     }
 
     #[test]
@@ -443,11 +415,11 @@ mod tests {
         g.record_update(None, set(1), t.now());
         for _ in 0..5 {
             t.advance(TTL / 2);
-            assert_eq!(g.judge_refresh(Some(v(1)), set(1), t.now()), Verdict::Pass);
+            assert_eq!(g.judge_refresh(v(1), set(1), t.now()), Verdict::Pass);
         }
         t.advance(TTL / 2);
         g.record_update(Some(v(1)), set(2), t.now());
-        assert_eq!(g.judge_refresh(Some(v(1)), set(3), t.now()), Verdict::Stale);
+        assert_eq!(g.judge_refresh(v(1), set(3), t.now()), Verdict::Stale);
     }
 
     #[test]
@@ -455,7 +427,7 @@ mod tests {
         let mut g = GuardState::new(100, TTL);
         let t = Instant::now();
         for n in 0..10_000 {
-            g.judge_refresh(Some(v(n * 2)), set(n * 2 + 1), t);
+            g.judge_refresh(v(n * 2), set(n * 2 + 1), t);
             g.record_update(Some(v(n * 2 + 1)), set(1_000_000 + n), t);
         }
         assert!(g.len() <= 100);

@@ -38,19 +38,12 @@ impl Decider {
         status: StatusCode,
         headers: &mut HeaderMap,
     ) -> Decision {
-        let now = SystemTime::now();
-        let Some(examined) = self.policy.examine(facts, status, headers, now) else {
+        let Some((examined, query)) = self.examine(facts, status, headers) else {
             return Decision::NO_SESSION_COOKIE;
         };
-        let verdict = match self.query(
-            facts,
-            examined.authoritative(),
-            examined.token_unreadable(),
-            headers,
-            now,
-        ) {
-            Some((store, query)) => Some(store.judge(query).await),
-            None => None,
+        let verdict = match (self.store.as_deref(), query) {
+            (Some(store), Some(query)) => Some(store.judge(query).await),
+            _ => None,
         };
         self.finish(examined, verdict, headers)
     }
@@ -63,44 +56,34 @@ impl Decider {
         status: StatusCode,
         headers: &mut HeaderMap,
     ) -> Decision {
-        let now = SystemTime::now();
-        let Some(examined) = self.policy.examine(facts, status, headers, now) else {
+        let Some((examined, query)) = self.examine(facts, status, headers) else {
             return Decision::NO_SESSION_COOKIE;
         };
-        let verdict = self
-            .query(
-                facts,
-                examined.authoritative(),
-                examined.token_unreadable(),
-                headers,
-                now,
-            )
-            .map(|(store, query)| store.judge_now(query));
+        let verdict = match (self.store.as_deref(), query) {
+            (Some(store), Some(query)) => Some(store.judge_now(query)),
+            _ => None,
+        };
         self.finish(examined, verdict, headers)
     }
 
-    fn query(
+    /// The first half of the decision and, with guard memory, its question.
+    fn examine(
         &self,
         facts: &RequestFacts,
-        authoritative: bool,
-        unreadable: bool,
-        headers: &HeaderMap,
-        now: SystemTime,
-    ) -> Option<(&GuardStore, GuardQuery)> {
-        let store = self.store.as_deref()?;
-        if unreadable {
-            // A token no secret opens (forged, or a wrong secret) is never
-            // remembered: floods of forged cookies cost guard memory nothing.
-            return None;
-        }
-        let query = store.query(
-            &self.policy.session,
-            &facts.cookies,
-            headers,
-            authoritative,
-            now,
-        )?;
-        Some((store, query))
+        status: StatusCode,
+        headers: &mut HeaderMap,
+    ) -> Option<(Examined, Option<GuardQuery>)> {
+        let now = SystemTime::now();
+        let Some(store) = self.store.as_deref() else {
+            return Some((self.policy.examine(facts, status, headers, now)?, None));
+        };
+        let examined = store.examine(&self.policy, facts, status, headers, now)?;
+        // A token no secret opens (forged, or a wrong secret) is never
+        // remembered: floods of forged cookies cost guard memory nothing.
+        let query = (!examined.token_unreadable())
+            .then(|| GuardStore::query(&examined))
+            .flatten();
+        Some((examined, query))
     }
 
     fn finish(

@@ -5,13 +5,12 @@
 
 use std::time::{Instant, SystemTime};
 
-use http::HeaderMap;
+use http::{HeaderMap, StatusCode};
 
 use super::memory::Guard;
 use super::query::GuardQuery;
 use super::redis::RedisGuard;
-use crate::policy::{StoreFailure, Verdict};
-use crate::session::{self, RequestCookies, SessionCookieNames, SessionHash, SessionWrite};
+use crate::policy::{Examined, Policy, RequestFacts, StoreFailure, Verdict};
 
 #[derive(Debug)]
 pub enum GuardStore {
@@ -21,22 +20,31 @@ pub enum GuardStore {
 }
 
 impl GuardStore {
-    /// The query for a response, with the session values hashed the way this
-    /// store keys them; `None` when the response writes no session.
-    pub fn query(
+    /// The first half of the decision, with the session values hashed the
+    /// way this store keys them (in the same reading of the session lines).
+    pub fn examine(
         &self,
-        names: &SessionCookieNames,
-        cookies: &RequestCookies,
-        headers: &HeaderMap,
-        authoritative: bool,
+        policy: &Policy,
+        request: &RequestFacts,
+        status: StatusCode,
+        headers: &mut HeaderMap,
         now: SystemTime,
-    ) -> Option<GuardQuery> {
-        let (request, write) = match self {
-            GuardStore::Memory(guard) => hashes(names, cookies, headers, now, &guard.hasher)?,
-            GuardStore::Redis(redis) => hashes(names, cookies, headers, now, redis.hasher())?,
-        };
+    ) -> Option<Examined> {
+        match self {
+            GuardStore::Memory(guard) => {
+                policy.examine_hashed(request, status, headers, now, Some(&guard.hasher))
+            }
+            GuardStore::Redis(redis) => {
+                policy.examine_hashed(request, status, headers, now, Some(redis.hasher()))
+            }
+        }
+    }
+
+    /// The query for an examined response; `None` when it has no hashes.
+    pub fn query(examined: &Examined) -> Option<GuardQuery> {
+        let (request, write) = examined.hashes()?;
         Some(GuardQuery {
-            authoritative,
+            authoritative: examined.authoritative(),
             request,
             write,
         })
@@ -60,10 +68,11 @@ impl GuardStore {
         };
         let now = Instant::now();
         let mut state = guard.lock();
-        if query.authoritative {
-            state.record_update(query.request, query.write, now)
-        } else {
-            state.judge_refresh(query.request, query.write, now)
+        match (query.authoritative, query.request) {
+            (false, Some(request)) => state.judge_refresh(request, query.write, now),
+            // A write for a request without a session creates one: a
+            // sign-in, recorded like any authoritative write, never judged.
+            (true, _) | (false, None) => state.record_update(query.request, query.write, now),
         }
     }
 
@@ -76,18 +85,4 @@ impl GuardStore {
             _ => false,
         }
     }
-}
-
-/// The request's and the response's session, hashed before any lock is taken
-/// or any byte goes to Redis.
-fn hashes(
-    names: &SessionCookieNames,
-    cookies: &RequestCookies,
-    headers: &HeaderMap,
-    now: SystemTime,
-    hasher: &impl std::hash::BuildHasher,
-) -> Option<(Option<SessionHash>, SessionWrite)> {
-    let write = session::response_write(names, headers, now, hasher)?;
-    let request = session::request_session(names, cookies, hasher);
-    Some((request, write))
 }

@@ -302,7 +302,6 @@ fn reason_label(reason: StripReason) -> &'static str {
         StripReason::RouteNotAllowed => "route not allowed",
         StripReason::ErrorStatus { .. } => "error status",
         StripReason::Stale => "stale",
-        StripReason::NoRequestSession => "no request session",
         StripReason::StoreUnavailable => "store unavailable",
         StripReason::UnreadableToken => "unreadable token",
     }

@@ -321,6 +321,8 @@ mod tests {
             before: (!before.is_empty()).then(|| token(before)).flatten(),
             after: (!after.is_empty()).then(|| token(after)).flatten(),
             family: 0,
+            lines: 1,
+            families: 1,
             rewritten,
         }
     }

@@ -13,6 +13,7 @@
 //! update header) are authoritative writes. Strip mode removes every other
 //! session write; guard mode removes only stale ones (see [`crate::guard`]).
 
+use std::hash::BuildHasher;
 use std::time::SystemTime;
 
 use http::header::{Entry, SET_COOKIE};
@@ -22,7 +23,9 @@ use serde::{Deserialize, Serialize};
 use super::classify::{SessionReading, classify};
 use super::outcome::{Authority, Outcome, StripReason, Verdict};
 use super::routes::AllowRule;
-use crate::session::{self, RequestCookies, SessionCookieNames, read_exchange};
+use crate::session::{
+    self, RequestCookies, SessionCookieNames, SessionHash, SessionWrite, read_exchange,
+};
 
 /// The header a Next.js server action request carries (its action id).
 const NEXT_ACTION: HeaderName = HeaderName::from_static("next-action");
@@ -82,6 +85,8 @@ pub struct Examined {
     strip_reason: Option<StripReason>,
     changed_claims: Vec<String>,
     token_unreadable: bool,
+    /// With guard memory's hasher: the request's session and the write.
+    hashes: Option<(Option<SessionHash>, SessionWrite)>,
 }
 
 impl Examined {
@@ -106,6 +111,12 @@ impl Examined {
     /// session the response writes.
     pub fn profile(&self) -> usize {
         self.profile
+    }
+
+    /// The request's session and what the response writes, hashed with the
+    /// hasher given to [`Policy::examine_hashed`].
+    pub fn hashes(&self) -> Option<(Option<SessionHash>, SessionWrite)> {
+        self.hashes
     }
 }
 
@@ -163,7 +174,7 @@ impl Policy {
     }
 
     /// The first half of a response's decision: removes the update marker,
-    /// counts the session cookies and tells a change from a refresh. `None`:
+    /// reads the session lines and tells a change from a refresh. `None`:
     /// the response sets no session cookie. Pass the result to
     /// [`Policy::finish`] with guard memory's verdict, if there is guard
     /// memory. `now` dates `Expires` attributes.
@@ -174,23 +185,40 @@ impl Policy {
         headers: &mut HeaderMap,
         now: SystemTime,
     ) -> Option<Examined> {
+        self.examine_hashed(
+            request,
+            status,
+            headers,
+            now,
+            None::<&std::hash::RandomState>,
+        )
+    }
+
+    /// [`Policy::examine`], and with `hasher` (guard memory's) the request's
+    /// session and the response's write hashed from the same reading of the
+    /// session lines ([`Examined::hashes`]).
+    pub fn examine_hashed<H: BuildHasher>(
+        &self,
+        request: &RequestFacts,
+        status: StatusCode,
+        headers: &mut HeaderMap,
+        now: SystemTime,
+        hasher: Option<&H>,
+    ) -> Option<Examined> {
         let marked = self
             .update_header
             .as_ref()
             .is_some_and(|name| headers.remove(name).is_some());
-        // The session lines, and the profiles they belong to (a bit each).
-        let mut cookies = 0;
+        // One reading of the session lines serves the count, the profiles
+        // written, the classification and guard memory's hashes.
+        let exchange = read_exchange(&self.session, &request.cookies, headers, now)?;
+        let profile = self.session.profile_of(exchange.family);
         let mut written = 0u64;
-        let mut profile = 0;
-        for value in headers.get_all(SET_COOKIE) {
-            if let Some((family, _)) = self.session.locate_set_cookie(value.as_bytes()) {
-                cookies += 1;
-                profile = self.session.profile_of(family);
-                written |= 1 << profile.min(63);
-            }
-        }
-        if cookies == 0 {
-            return None;
+        let mut families = exchange.families;
+        while families != 0 {
+            let family = families.trailing_zeros() as usize;
+            written |= 1 << self.session.profile_of(family).min(63);
+            families &= families - 1;
         }
         let success = status.is_success() || status.is_redirection();
         // A profile's own route speaks for that profile's session only.
@@ -208,11 +236,9 @@ impl Policy {
         // Not allowed by route or marker: what the write does decides,
         // whatever the status (a sign-out answered with an error still
         // signs out).
-        let mut classified = None;
-        if authority.is_none()
-            && let Some(exchange) = read_exchange(&self.session, &request.cookies, headers, now)
-        {
-            profile = self.session.profile_of(exchange.family);
+        let mut changed_claims = Vec::new();
+        let mut token_unreadable = false;
+        if authority.is_none() {
             let rules = self
                 .session
                 .profiles()
@@ -221,23 +247,22 @@ impl Policy {
                 .unwrap_or_default();
             let found = classify(&exchange, request.action, rules, self.reading.as_ref());
             authority = found.change.map(Authority::Change);
-            classified = Some(found);
+            changed_claims = found.changed_claims;
+            token_unreadable = found.unreadable;
         }
-        let (changed_claims, token_unreadable) = classified
-            .map(|found| (found.changed_claims, found.unreadable))
-            .unwrap_or_default();
         let strip_reason = match (authority, rule) {
             (Some(_), _) => None,
             (None, Some(rule)) => Some(StripReason::ErrorStatus { rule }),
             (None, None) => Some(StripReason::RouteNotAllowed),
         };
         Some(Examined {
-            cookies,
+            cookies: exchange.lines,
             profile,
             authority,
             strip_reason,
             changed_claims,
             token_unreadable,
+            hashes: hasher.map(|hasher| exchange.hashes(hasher)),
         })
     }
 
@@ -275,7 +300,6 @@ impl Policy {
             // An authoritative write always passes; the store only records it.
             Some(_) if authority.is_some() => None,
             Some(Verdict::Stale) => Some(StripReason::Stale),
-            Some(Verdict::NoRequestSession) => Some(StripReason::NoRequestSession),
             Some(Verdict::Unavailable(_)) => Some(StripReason::StoreUnavailable),
         };
         match (self.mode, authority) {

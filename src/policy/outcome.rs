@@ -86,8 +86,6 @@ pub enum StripReason {
     ErrorStatus { rule: usize },
     /// Guard: the request's session was superseded by an update.
     Stale,
-    /// Guard: the request carried no session, and only authoritative routes create one.
-    NoRequestSession,
     /// Guard: the shared store did not answer in time. Stripping is the safe
     /// side: the user loses one expiry extension, never an update.
     StoreUnavailable,
@@ -105,7 +103,6 @@ impl StripReason {
             }
             StripReason::ErrorStatus { .. } => "allowed route answered with an error status",
             StripReason::Stale => "stale: the request's session was superseded by an update",
-            StripReason::NoRequestSession => "no session in the request",
             StripReason::StoreUnavailable => "guard store unavailable: treated as stale",
             StripReason::UnreadableToken => "no configured secret opens the session token",
         }
@@ -119,8 +116,6 @@ pub enum Verdict {
     Pass,
     /// The request's session was superseded by an update: a stale write.
     Stale,
-    /// The request carried no session: only sign-in routes create sessions.
-    NoRequestSession,
     /// A shared store did not answer (in time): nothing is known.
     Unavailable(StoreFailure),
 }

@@ -7,13 +7,16 @@
 //! middleware's copy of the old session, then the handler's own write).
 
 use std::borrow::Cow;
+use std::hash::BuildHasher;
 use std::time::SystemTime;
 
 use http::HeaderMap;
 use http::header::SET_COOKIE;
 
 use super::names::SessionCookieNames;
-use super::values::{RequestCookies, fields, is_deletion, set_cookie_value};
+use super::values::{
+    RequestCookies, SessionHash, SessionWrite, fields, hash_token, is_deletion, set_cookie_value,
+};
 
 /// A session token: its cookie family (the index of its base name) and its
 /// value, chunks joined in order.
@@ -32,6 +35,11 @@ pub struct Exchange<'a> {
     pub after: Option<Token<'a>>,
     /// The cookie family the exchange follows (the one written last).
     pub family: usize,
+    /// How many session `Set-Cookie` lines the response carries.
+    pub lines: usize,
+    /// The families the response writes, a bit each (family 63 and above
+    /// share the last bit).
+    pub families: u64,
     /// The response wrote one session cookie name more than once, with
     /// different values (or a delete and a value).
     pub rewritten: bool,
@@ -66,6 +74,9 @@ pub fn read_exchange<'a>(
             });
         }
     }
+    let families = lines
+        .iter()
+        .fold(0u64, |mask, line| mask | 1 << line.base.min(63));
     let base = lines
         .iter()
         .rev()
@@ -106,8 +117,32 @@ pub fn read_exchange<'a>(
         before,
         after,
         family: base,
+        lines: lines.len(),
+        families,
         rewritten,
     })
+}
+
+impl Exchange<'_> {
+    /// The session the request carried and what the response writes, hashed
+    /// for guard memory: from the tokens this exchange already joined, so a
+    /// response's session lines are read once. A token hashes the same
+    /// whether it came whole or in chunks.
+    pub fn hashes(&self, hasher: &impl BuildHasher) -> (Option<SessionHash>, SessionWrite) {
+        let request = self.before.as_ref().map(|token| token.hash(hasher));
+        let write = match &self.after {
+            Some(token) => SessionWrite::Set(token.hash(hasher)),
+            None => SessionWrite::Delete,
+        };
+        (request, write)
+    }
+}
+
+impl Token<'_> {
+    /// The token's hash under `hasher`: its family, then its bytes.
+    pub fn hash(&self, hasher: &impl BuildHasher) -> SessionHash {
+        hash_token(hasher, self.base, &self.value)
+    }
 }
 
 /// A family's parts as one token, in chunk order; borrowed when whole.

@@ -16,5 +16,5 @@ pub use exchange::{Exchange, Token, read_exchange};
 pub use names::{SessionCookieNames, set_cookie_name};
 pub use values::{
     RequestCookies, SessionHash, SessionWrite, SharedHasher, collapse_duplicates, fields,
-    is_deletion, request_session, response_write,
+    is_deletion,
 };

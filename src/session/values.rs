@@ -1,7 +1,7 @@
-//! Session cookie values, as guard mode sees them: read from a request's
-//! `Cookie` headers or a response's `Set-Cookie` lines, put in one canonical
-//! form (chunks joined in index order) and reduced to a keyed hash, so the
-//! same token compares equal on both sides and no value is ever kept.
+//! Session cookie values, as guard mode sees them: a request's `Cookie`
+//! headers, what a `Set-Cookie` line sets and whether it deletes, and the
+//! keyed hash a token (chunks joined, see [`super::exchange`]) is reduced to,
+//! so the same token compares equal on both sides and no value is ever kept.
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::SystemTime;
@@ -59,41 +59,39 @@ impl Hasher for SharedHasherState {
 }
 
 /// The request's `Cookie` header values, kept (cheap reference-counted
-/// clones) until the response shows whether they are needed.
+/// clones) until the response shows whether they are needed. The first sits
+/// inline: a browser sends one `Cookie` header (HTTP/1.1), so keeping it
+/// allocates nothing; HTTP/2 clients may split it, and the rest go to a Vec.
 #[derive(Debug, Clone, Default)]
-pub struct RequestCookies(Vec<HeaderValue>);
+pub struct RequestCookies {
+    first: Option<HeaderValue>,
+    rest: Vec<HeaderValue>,
+}
 
 impl RequestCookies {
     pub fn from_headers(headers: &http::HeaderMap) -> RequestCookies {
-        RequestCookies(headers.get_all(COOKIE).iter().cloned().collect())
+        let mut values = headers.get_all(COOKIE).iter();
+        RequestCookies {
+            first: values.next().cloned(),
+            rest: values.cloned().collect(),
+        }
     }
 
-    pub(super) fn values(&self) -> &[HeaderValue] {
-        &self.0
+    /// Every value, in order.
+    pub(super) fn values(&self) -> impl Iterator<Item = &HeaderValue> {
+        self.first.iter().chain(&self.rest)
     }
 }
 
-/// Hashes `(base, position, value)` parts in canonical order. Values of one
-/// base are concatenated without separators, so a token hashes the same
-/// whether it came whole or in chunks.
-fn hash_parts(hasher: &impl BuildHasher, parts: &mut [(usize, u64, &[u8])]) -> Option<SessionHash> {
-    if parts.is_empty() {
-        return None;
-    }
-    parts.sort_by_key(|&(base, position, _)| (base, position));
+/// Hashes one token of family `base` (its chunks joined): a marker byte,
+/// the family as a fixed-width little-endian number (the bytes must not
+/// depend on the platform when replicas share hashes), then the value.
+pub(super) fn hash_token(hasher: &impl BuildHasher, base: usize, value: &[u8]) -> SessionHash {
     let mut state = hasher.build_hasher();
-    let mut current_base = None;
-    for &(base, _, value) in parts.iter() {
-        if current_base != Some(base) {
-            // Fixed-width little-endian: the bytes must not depend on the
-            // platform when replicas share hashes.
-            state.write(&[0xff]);
-            state.write(&(base as u64).to_le_bytes());
-            current_base = Some(base);
-        }
-        state.write(value);
-    }
-    Some(SessionHash(state.finish()))
+    state.write(&[0xff]);
+    state.write(&(base as u64).to_le_bytes());
+    state.write(value);
+    SessionHash(state.finish())
 }
 
 /// The pieces of `bytes` between `separator`s, like `split`, but found with a
@@ -115,27 +113,6 @@ pub fn fields(bytes: &[u8], separator: u8) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// The hash of the session the request carried, if it carried one.
-pub fn request_session(
-    names: &SessionCookieNames,
-    cookies: &RequestCookies,
-    hasher: &impl BuildHasher,
-) -> Option<SessionHash> {
-    let mut parts: Vec<(usize, u64, &[u8])> = Vec::new();
-    for header in &cookies.0 {
-        for pair in fields(header.as_bytes(), b';') {
-            let Some(eq) = memchr::memchr(b'=', pair) else {
-                continue;
-            };
-            let value = pair[eq + 1..].trim_ascii();
-            if let Some((base, position)) = names.locate(pair[..eq].trim_ascii(), value) {
-                parts.push((base, position, value));
-            }
-        }
-    }
-    hash_parts(hasher, &mut parts)
-}
-
 /// What a response's session `Set-Cookie` lines do to the browser's session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionWrite {
@@ -143,44 +120,6 @@ pub enum SessionWrite {
     Set(SessionHash),
     /// Only deletes (`Max-Age=0` or an `Expires` in the past).
     Delete,
-}
-
-/// Reads the session write of a response. Lines for the same name are taken
-/// last-one-wins, as the browser does.
-pub fn response_write(
-    names: &SessionCookieNames,
-    headers: &http::HeaderMap,
-    now: SystemTime,
-    hasher: &impl BuildHasher,
-) -> Option<SessionWrite> {
-    let mut lines: Vec<(usize, u64, &[u8], bool)> = Vec::new();
-    for value in headers.get_all(SET_COOKIE) {
-        let bytes = value.as_bytes();
-        let Some((base, position)) = names.locate_set_cookie(bytes) else {
-            continue;
-        };
-        let deletes = is_deletion(bytes, now);
-        let cookie_value = set_cookie_value(bytes);
-        match lines
-            .iter_mut()
-            .find(|(b, p, _, _)| (*b, *p) == (base, position))
-        {
-            Some(line) => *line = (base, position, cookie_value, deletes),
-            None => lines.push((base, position, cookie_value, deletes)),
-        }
-    }
-    if lines.is_empty() {
-        return None;
-    }
-    let mut kept: Vec<(usize, u64, &[u8])> = lines
-        .iter()
-        .filter(|(_, _, _, deletes)| !deletes)
-        .map(|&(base, position, value, _)| (base, position, value))
-        .collect();
-    Some(match hash_parts(hasher, &mut kept) {
-        Some(hash) => SessionWrite::Set(hash),
-        None => SessionWrite::Delete,
-    })
 }
 
 /// The value of a `Set-Cookie` line: after the first `=` of its first part.
@@ -278,12 +217,11 @@ mod tests {
     }
 
     fn cookies(values: &[&str]) -> RequestCookies {
-        RequestCookies(
-            values
-                .iter()
-                .map(|v| HeaderValue::from_str(v).unwrap())
-                .collect(),
-        )
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(COOKIE, HeaderValue::from_str(value).unwrap());
+        }
+        RequestCookies::from_headers(&headers)
     }
 
     fn set_cookies(lines: &[&str]) -> HeaderMap {
@@ -300,23 +238,55 @@ mod tests {
         SystemTime::UNIX_EPOCH + NOW
     }
 
+    /// The request's and the response's hashes, as guard mode takes them
+    /// from the exchange; `None` when the response writes no session.
+    fn hashes(
+        n: &SessionCookieNames,
+        request: &[&str],
+        response: &[&str],
+        hasher: &impl BuildHasher,
+    ) -> Option<(Option<SessionHash>, SessionWrite)> {
+        let cookies = cookies(request);
+        let headers = set_cookies(response);
+        super::super::exchange::read_exchange(n, &cookies, &headers, now())
+            .map(|exchange| exchange.hashes(hasher))
+    }
+
+    /// The hash of the session a request carries (whatever the response writes).
+    fn request_hash(
+        n: &SessionCookieNames,
+        request: &[&str],
+        hasher: &impl BuildHasher,
+    ) -> Option<SessionHash> {
+        hashes(n, request, &["authjs.session-token=; Max-Age=0"], hasher)
+            .and_then(|(request, _)| request)
+            .or_else(|| {
+                hashes(n, request, &["next-auth.session-token=; Max-Age=0"], hasher)
+                    .and_then(|(request, _)| request)
+            })
+    }
+
     #[test]
     fn the_shared_hash_is_the_same_everywhere() {
         // Replicas on different CPUs and builds must agree: a fixed digest.
         let hasher = SharedHasher::default();
-        let request = request_session(
+        let found = hashes(
             &names(),
-            &cookies(&["next-auth.session-token.0=abc; next-auth.session-token.1=def"]),
+            &["next-auth.session-token.0=abc; next-auth.session-token.1=def"],
+            &[
+                "next-auth.session-token=abcdef; Path=/",
+                "next-auth.session-token.0=; Max-Age=0",
+                "next-auth.session-token.1=; Max-Age=0",
+            ],
             &hasher,
         );
-        let write = response_write(
-            &names(),
-            &set_cookies(&["next-auth.session-token=abcdef; Path=/"]),
-            now(),
-            &hasher,
+        assert_eq!(
+            found,
+            Some((
+                Some(SessionHash(GOLDEN)),
+                SessionWrite::Set(SessionHash(GOLDEN))
+            ))
         );
-        assert_eq!(request, Some(SessionHash(GOLDEN)));
-        assert_eq!(write, Some(SessionWrite::Set(SessionHash(GOLDEN))));
     }
 
     const GOLDEN: u64 = 0xf9fe_2b67_2dd9_3fe6;
@@ -325,33 +295,29 @@ mod tests {
     fn request_and_response_hash_the_same_token_equally_whole_or_chunked() {
         let hasher = RandomState::new();
         let n = names();
-        let whole = request_session(
+        let whole = request_hash(&n, &["a=1; next-auth.session-token=ABCDEF; b=2"], &hasher);
+        let chunked = request_hash(
             &n,
-            &cookies(&["a=1; next-auth.session-token=ABCDEF; b=2"]),
-            &hasher,
-        );
-        let chunked = request_session(
-            &n,
-            &cookies(&[
+            &[
                 "next-auth.session-token.1=DEF",
                 "x=1; next-auth.session-token.0=ABC",
-            ]),
+            ],
             &hasher,
         );
         assert!(whole.is_some());
         assert_eq!(whole, chunked);
-        let written = response_write(
+        let written = hashes(
             &n,
-            &set_cookies(&[
+            &[],
+            &[
                 "next-auth.session-token.0=ABC; Path=/",
                 "theme=dark",
                 "next-auth.session-token.1=DEF; Path=/; Expires=Wed, 21 Oct 2037 07:28:00 GMT",
                 "next-auth.session-token.2=; Max-Age=0; Path=/",
-            ]),
-            now(),
+            ],
             &hasher,
         );
-        assert_eq!(written, whole.map(SessionWrite::Set));
+        assert_eq!(written, Some((None, SessionWrite::Set(whole.unwrap()))));
     }
 
     #[test]
@@ -367,9 +333,10 @@ mod tests {
             "next-auth.session-token={}",
             (0..11).map(|i| format!("p{i}")).collect::<String>()
         );
-        let a = request_session(&n, &cookies(&[&parts.join("; ")]), &hasher);
-        let b = request_session(&n, &cookies(&[&reversed.join("; ")]), &hasher);
-        let c = request_session(&n, &cookies(&[&whole]), &hasher);
+        let a = request_hash(&n, &[&parts.join("; ")], &hasher);
+        let b = request_hash(&n, &[&reversed.join("; ")], &hasher);
+        let c = request_hash(&n, &[&whole], &hasher);
+        assert!(a.is_some());
         assert_eq!(a, b);
         assert_eq!(a, c);
     }
@@ -378,9 +345,10 @@ mod tests {
     fn different_values_and_names_hash_differently() {
         let hasher = RandomState::new();
         let n = names();
-        let a = request_session(&n, &cookies(&["next-auth.session-token=A"]), &hasher);
-        let b = request_session(&n, &cookies(&["next-auth.session-token=B"]), &hasher);
-        let c = request_session(&n, &cookies(&["authjs.session-token=A"]), &hasher);
+        let a = request_hash(&n, &["next-auth.session-token=A"], &hasher);
+        let b = request_hash(&n, &["next-auth.session-token=B"], &hasher);
+        let c = request_hash(&n, &["authjs.session-token=A"], &hasher);
+        assert!(a.is_some() && c.is_some());
         assert_ne!(a, b);
         assert_ne!(a, c);
     }
@@ -395,11 +363,7 @@ mod tests {
             &["next-auth.session-token-x=1"],
             &["next-auth.session-token"],
         ] {
-            assert_eq!(
-                request_session(&n, &cookies(header), &hasher),
-                None,
-                "{header:?}"
-            );
+            assert_eq!(request_hash(&n, header, &hasher), None, "{header:?}");
         }
     }
 
@@ -440,37 +404,35 @@ mod tests {
     #[test]
     fn a_response_of_only_deletes_is_a_delete() {
         let hasher = RandomState::new();
-        let written = response_write(
+        let written = hashes(
             &names(),
-            &set_cookies(&[
+            &["next-auth.session-token.0=A; next-auth.session-token.1=B"],
+            &[
                 "next-auth.session-token=; Max-Age=0; Path=/",
                 "next-auth.session-token.0=; Max-Age=0",
-            ]),
-            now(),
+                "next-auth.session-token.1=; Max-Age=0",
+            ],
             &hasher,
         );
-        assert_eq!(written, Some(SessionWrite::Delete));
-        assert_eq!(
-            response_write(&names(), &set_cookies(&["a=1"]), now(), &hasher),
-            None
-        );
+        assert_eq!(written.map(|(_, write)| write), Some(SessionWrite::Delete));
+        assert_eq!(hashes(&names(), &[], &["a=1"], &hasher), None);
     }
 
     #[test]
     fn the_last_line_for_a_name_is_the_write() {
         let hasher = RandomState::new();
         let n = names();
-        let both = response_write(
+        let both = hashes(
             &n,
-            &set_cookies(&[
+            &["authjs.session-token=OLD"],
+            &[
                 "authjs.session-token=OLD; Path=/",
                 "authjs.session-token=NEW; path=/; samesite=lax",
-            ]),
-            now(),
+            ],
             &hasher,
         );
-        let new = request_session(&n, &cookies(&["authjs.session-token=NEW"]), &hasher);
-        assert_eq!(both, new.map(SessionWrite::Set));
+        let new = request_hash(&n, &["authjs.session-token=NEW"], &hasher);
+        assert_eq!(both.map(|(_, write)| write), new.map(SessionWrite::Set));
     }
 
     #[test]

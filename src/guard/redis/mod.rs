@@ -180,11 +180,10 @@ impl RedisGuard {
     /// Records an update or judges a refresh in Redis, waiting at most the
     /// configured timeout.
     pub async fn judge(&self, query: GuardQuery) -> Verdict {
-        let op = if query.authoritative {
+        // A write for a request without a session creates one (a sign-in):
+        // recorded like an update, never judged.
+        let op = if query.authoritative || query.request.is_none() {
             "u"
-        } else if query.request.is_none() {
-            // Nothing to look up: only authoritative routes create sessions.
-            return Verdict::NoRequestSession;
         } else {
             "r"
         };
