@@ -11,7 +11,8 @@
 # keep-alive requests on one connection; the difference of the totals over
 # N2 - N1 is the cost of one request, start-up and shutdown cancelled out.
 # Keeps the second profile for `callgrind_annotate` (path printed at the end).
-# Knobs: N1=200 N2=2200 BIN=path/to/cookieguard (skips the build).
+# Knobs: N1=200 N2=2200 BIN=path/to/cookieguard (skips the build), MODE=strip
+# (or guard: every response's session write is then judged by guard memory).
 # Installs nginx, curl and valgrind with apt-get when missing (as root).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +24,7 @@ trap 'exit 130' INT TERM
 
 N1=${N1:-200}
 N2=${N2:-2200}
+MODE=${MODE:-strip}
 need nginx nginx curl curl valgrind valgrind python3 python3
 if [ -z "${BIN:-}" ]; then
     cargo build --release
@@ -41,7 +43,7 @@ profile() {
     local requests=$1 out=$2 cg_port="" pid
     free_port cg_port
     RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$out" \
-        "$BIN" --listen "127.0.0.1:$cg_port" --upstream "http://127.0.0.1:$UP_PORT" 2>"$out.log" &
+        "$BIN" --listen "127.0.0.1:$cg_port" --upstream "http://127.0.0.1:$UP_PORT" --mode "$MODE" 2>"$out.log" &
     pid=$!
     track "$pid"
     for _ in $(seq 300); do curl -s -o /dev/null "http://127.0.0.1:$cg_port/" && break; sleep 0.1; done
@@ -84,5 +86,5 @@ second=$(total "$BENCH_TMP/second.out")
 
 mkdir -p "$ROOT/target"
 cp "$BENCH_TMP/second.out" "$ROOT/target/callgrind.out"
-echo "cookieguard $(git rev-parse --short HEAD): $(((second - first) / (N2 - N1))) instructions per request (user space, callgrind, $N1 vs $N2 requests)"
+echo "cookieguard $(git rev-parse --short HEAD), $MODE mode: $(((second - first) / (N2 - N1))) instructions per request (user space, callgrind, $N1 vs $N2 requests)"
 echo "profile: target/callgrind.out (callgrind_annotate --inclusive=yes target/callgrind.out)"

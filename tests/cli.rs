@@ -527,3 +527,56 @@ async fn sighup_reloads_atomically_and_rejects_a_bad_config() {
     let (status, _) = process.terminate();
     assert!(status.success());
 }
+
+#[tokio::test]
+async fn the_first_sight_of_a_library_and_its_base_path_are_logged_once() {
+    let upstream = start_upstream(|_| async {
+        Response::builder()
+            .header(
+                "set-cookie",
+                "authjs.session-token=SESSION-SECRET-1; Path=/; HttpOnly",
+            )
+            .body(full("ok"))
+            .unwrap()
+    })
+    .await;
+    let mut process = Running::start(
+        cookieguard()
+            .args(["--listen", "127.0.0.1:0", "--upstream"])
+            .arg(format!("http://{upstream}"))
+            .env_remove("COOKIEGUARD_CONFIG")
+            .env("RUST_LOG", "info"),
+    );
+    let port = listen_port(&process.wait_for("cookieguard listening"));
+    // A refresh on a page, then a sign-in at Auth.js's /auth base path (as
+    // SvelteKit and Express mount it), then the same again.
+    for _ in 0..2 {
+        for (method, path) in [("GET", "/page"), ("POST", "/auth/callback/credentials")] {
+            let request = Request::builder()
+                .method(method)
+                .uri(format!("http://127.0.0.1:{port}{path}"))
+                .header("cookie", "authjs.session-token=REQUEST-COOKIE-SECRET-4")
+                .body(full(""))
+                .unwrap();
+            let response = within("request", client().request(request)).await.unwrap();
+            assert_eq!(body_text(response).await, "ok");
+        }
+    }
+    let seen = process.wait_for("session library recognised");
+    assert!(seen.contains("profile=\"authjs\""), "{seen}");
+    assert!(seen.contains("cookie=\"authjs.session-token\""), "{seen}");
+    let base = process.wait_for("the app's session routes are at this base path");
+    assert!(base.contains("base_path=/auth"), "{base}");
+    let (_, lines) = process.terminate();
+    let log = lines.join("\n");
+    // Once each, though the library and its routes were seen twice.
+    assert_eq!(
+        log.matches("session library recognised").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(log.matches("at this base path").count(), 1, "{log}");
+    for value in ["SESSION-SECRET-1", "REQUEST-COOKIE-SECRET-4"] {
+        assert!(!log.contains(value), "{log}");
+    }
+}
