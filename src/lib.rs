@@ -1,12 +1,12 @@
-//! cookieguard: a reverse proxy for Next.js apps with NextAuth / Auth.js JWT
-//! sessions that removes session `Set-Cookie` headers from every response
-//! except those of the routes allowed to change the session, so a request
-//! that started before a session update can no longer write the old session
-//! back into the browser.
+//! cookieguard: a reverse proxy for apps that keep the whole session in a
+//! cookie (Auth.js / NextAuth JWT sessions first) that removes the session
+//! `Set-Cookie` headers that would write an old session back, so a request
+//! that started before a session change can no longer revert it.
 //!
 //! # Layout, by layer (imports point down only)
-//! - [`session`] (the ground): cookie names and chunk families, session
-//!   values from `Cookie`/`Set-Cookie`, canonical and hashed.
+//! - [`session`] (the ground): what each session library is, one profile
+//!   per library ([`session::profile`]); cookie names and chunk families,
+//!   session values from `Cookie`/`Set-Cookie`, canonical and hashed.
 //! - [`policy`] (pure, no I/O): allow rules, the response decision, and the
 //!   plain data it takes and gives (outcomes, guard verdicts).
 //! - [`guard`]: guard mode's generation memory, in this process or in Redis,

@@ -13,10 +13,8 @@ use std::time::SystemTime;
 use http::HeaderMap;
 use http::header::SET_COOKIE;
 
-use super::names::SessionCookieNames;
-use super::values::{
-    RequestCookies, SessionHash, SessionWrite, fields, hash_token, is_deletion, set_cookie_value,
-};
+use super::names::{SessionCookieNames, set_cookie_value};
+use super::values::{RequestCookies, SessionHash, SessionWrite, fields, hash_token, is_deletion};
 
 /// A session token: its cookie family (the index of its base name) and its
 /// value, chunks joined in order.

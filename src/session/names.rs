@@ -120,7 +120,7 @@ impl SessionCookieNames {
         if self.families[index].recogniser.is_none() {
             return Some((index, position));
         }
-        self.locate(name, super::values::set_cookie_value(line))
+        self.locate(name, set_cookie_value(line))
     }
 
     /// Whether a `Set-Cookie` header value sets a session cookie.
@@ -139,6 +139,18 @@ pub fn set_cookie_name(value: &[u8]) -> &[u8] {
     match memchr::memchr2(b'=', b';', value) {
         Some(end) if value[end] == b'=' => value[..end].trim_ascii(),
         _ => &[],
+    }
+}
+
+/// The value of a `Set-Cookie` line: after the first `=` of its first part.
+pub fn set_cookie_value(line: &[u8]) -> &[u8] {
+    let pair = match memchr::memchr(b';', line) {
+        Some(end) => &line[..end],
+        None => line,
+    };
+    match memchr::memchr(b'=', pair) {
+        Some(eq) => pair[eq + 1..].trim_ascii(),
+        None => pair.trim_ascii(),
     }
 }
 
@@ -183,6 +195,26 @@ mod tests {
                 *name,
                 "{:?}",
                 String::from_utf8_lossy(value)
+            );
+        }
+    }
+
+    #[test]
+    fn cookie_values_from_set_cookie() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"a=b", b"b"),
+            (b"a= b ; Path=/", b"b"),
+            (b"a=; Max-Age=0", b""),
+            (b"a=b=c; x=y", b"b=c"),
+            (b"nameless", b"nameless"),
+            (b"", b""),
+        ];
+        for (line, value) in cases {
+            assert_eq!(
+                set_cookie_value(line),
+                *value,
+                "{:?}",
+                String::from_utf8_lossy(line)
             );
         }
     }

@@ -122,15 +122,6 @@ pub enum SessionWrite {
     Delete,
 }
 
-/// The value of a `Set-Cookie` line: after the first `=` of its first part.
-pub(super) fn set_cookie_value(line: &[u8]) -> &[u8] {
-    let pair = fields(line, b';').next().unwrap_or_default();
-    match memchr::memchr(b'=', pair) {
-        Some(eq) => pair[eq + 1..].trim_ascii(),
-        None => pair.trim_ascii(),
-    }
-}
-
 /// Whether a `Set-Cookie` line deletes its cookie: `Max-Age` of zero or less
 /// (it wins over `Expires`, RFC 6265 §5.3), or an `Expires` in the past.
 /// Attribute names are case-insensitive (Next's `cookies().set` writes them
