@@ -182,6 +182,49 @@ async fn sign_out_cannot_be_undone_by_a_request_that_left_before_it() {
 }
 
 #[tokio::test]
+async fn after_a_sign_out_no_update_in_flight_signs_the_user_back_in() {
+    // A slow update (its own route: authoritative) and a slow page that
+    // left before an update the sign-out then ended: neither may set the
+    // session once the user has signed out.
+    let s = setup(Mode::Guard).await;
+    let (release_u, release_a) = (s.gates.hold("U"), s.gates.hold("A"));
+    let slow_update = update(&s, "V0", "V0-updated", Some("U"));
+    let slow_page = refresh(&s, "V0", "V0a", Some("A"));
+    arrived(&s, "U").await;
+    arrived(&s, "A").await;
+    assert_eq!(written(update(&s, "V0", "V1", None)).await, set("V1"));
+    let out = done(send(
+        &s,
+        Method::POST,
+        "/api/auth/signout",
+        Some("V1"),
+        &[("x-delete", "1")],
+    ))
+    .await;
+    assert_eq!(out.write, Write::Delete);
+    release_u.send(()).unwrap();
+    let late_update = done(slow_update).await;
+    assert_eq!(late_update.status, StatusCode::OK);
+    assert_eq!(
+        late_update.write,
+        Write::Nothing,
+        "the update would sign the user back in"
+    );
+    release_a.send(()).unwrap();
+    assert_eq!(done(slow_page).await.write, Write::Nothing);
+    // Signing in again works: the request carries no session.
+    let again = done(send(
+        &s,
+        Method::POST,
+        "/api/auth/callback/credentials",
+        None,
+        &[("x-respond-with", "V2")],
+    ))
+    .await;
+    assert_eq!(again.write, Write::Set("V2".into()));
+}
+
+#[tokio::test]
 async fn the_update_header_makes_any_route_authoritative_and_never_reaches_the_client() {
     let s = setup(Mode::Guard).await;
     let release = s.gates.hold("A");

@@ -32,6 +32,10 @@ struct ValueEntry {
 #[derive(Debug)]
 struct Generation {
     superseded: bool,
+    /// Superseded by a sign-out (an authoritative delete): a write from a
+    /// request of this generation, or of one an update led here from, would
+    /// sign the user back in.
+    signed_out: bool,
     /// The generation the latest authoritative write from this one started.
     latest_child: Option<GenerationId>,
     touched: Instant,
@@ -71,8 +75,10 @@ impl GuardState {
     /// An authoritative write: supersedes the request's generation (and what
     /// earlier writes from it started), and starts a generation for the value
     /// it sets. [`Verdict::Stale`] when the request's generation had already
-    /// been superseded (a change from a request older than an update); the
-    /// write is recorded all the same, as the latest.
+    /// been superseded (a change from a request older than an update),
+    /// [`Verdict::SignedOut`] when a sign-out ended it; the write is recorded
+    /// all the same, as the latest (the decision strips a signed-out write
+    /// that sets a session, and then nothing it set is ever sent back).
     pub fn record_update(
         &mut self,
         request: Option<SessionHash>,
@@ -81,17 +87,12 @@ impl GuardState {
     ) -> Verdict {
         self.expire(now);
         let mut verdict = Verdict::Pass;
+        let sign_out = write == SessionWrite::Delete;
         let parent = request.map(|hash| {
             let generation = self.generation_of(hash, now);
-            if self
-                .generations
-                .peek(&generation)
-                .is_some_and(|g| g.superseded)
-            {
-                verdict = Verdict::Stale;
-            }
+            verdict = self.verdict_for(generation);
             self.touch(hash, generation, now);
-            self.supersede(generation);
+            self.supersede(generation, sign_out);
             generation
         });
         if let SessionWrite::Set(value) = write {
@@ -117,21 +118,39 @@ impl GuardState {
     ) -> Verdict {
         self.expire(now);
         let generation = self.generation_of(hash, now);
-        let superseded = self
-            .generations
-            .peek(&generation)
-            .is_some_and(|g| g.superseded);
-        let verdict = if superseded {
-            Verdict::Stale
-        } else {
+        let verdict = self.verdict_for(generation);
+        if verdict == Verdict::Pass {
             self.touch(hash, generation, now);
             if let SessionWrite::Set(value) = write {
                 self.remember(value, generation, now);
             }
-            Verdict::Pass
-        };
+        }
         self.enforce_capacity();
         verdict
+    }
+
+    /// What a write from a request of `generation` is: signed out when a
+    /// sign-out ended it or the chain of updates it led to; stale when an
+    /// update superseded it; else current.
+    fn verdict_for(&self, generation: GenerationId) -> Verdict {
+        let Some(record) = self.generations.peek(&generation) else {
+            return Verdict::Pass;
+        };
+        if !record.superseded {
+            return Verdict::Pass;
+        }
+        let mut next = Some(generation);
+        while let Some(id) = next {
+            let Some(record) = self.generations.peek(&id) else {
+                break;
+            };
+            if record.signed_out {
+                return Verdict::SignedOut;
+            }
+            // Children are always newer, so the chain cannot loop.
+            next = record.latest_child.filter(|child| child.0 > id.0);
+        }
+        Verdict::Stale
     }
 
     /// The generation of a value; a value never seen starts its own, live
@@ -179,12 +198,14 @@ impl GuardState {
     }
 
     /// Marks a generation and the chain of generations later writes started
-    /// from it as superseded: the browser keeps the last authoritative write.
-    fn supersede(&mut self, generation: GenerationId) {
+    /// from it as superseded (by a sign-out: `sign_out`): the browser keeps
+    /// the last authoritative write.
+    fn supersede(&mut self, generation: GenerationId, sign_out: bool) {
         let mut next = Some(generation);
         while let Some(id) = next {
             next = self.generations.peek_mut(&id).and_then(|record| {
                 record.superseded = true;
+                record.signed_out |= sign_out;
                 // Children are always newer, so the chain cannot loop.
                 record.latest_child.filter(|child| child.0 > id.0)
             });
@@ -223,6 +244,7 @@ impl GuardState {
 fn live(now: Instant) -> Generation {
     Generation {
         superseded: false,
+        signed_out: false,
         latest_child: None,
         touched: now,
     }
@@ -381,7 +403,37 @@ mod tests {
         assert_eq!(g.judge_refresh(v(1), set(2), t.now()), Verdict::Pass);
         g.record_update(Some(v(2)), SessionWrite::Delete, t.now());
         // A request that left before sign-out cannot sign the user back in.
-        assert_eq!(g.judge_refresh(v(1), set(3), t.now()), Verdict::Stale);
+        assert_eq!(g.judge_refresh(v(1), set(3), t.now()), Verdict::SignedOut);
+    }
+
+    #[test]
+    fn a_sign_out_ends_the_chain_of_updates_behind_it() {
+        let (mut g, t) = setup();
+        // v0 -> update -> v1 -> sign-out.
+        assert_eq!(g.record_update(Some(v(0)), set(1), t.now()), Verdict::Pass);
+        assert_eq!(
+            g.record_update(Some(v(1)), SessionWrite::Delete, t.now()),
+            Verdict::Pass
+        );
+        // Requests that left with v0 or v1: neither a refresh nor a change
+        // (an update, an OAuth token refresh) may set the session again.
+        assert_eq!(g.judge_refresh(v(0), set(2), t.now()), Verdict::SignedOut);
+        assert_eq!(g.judge_refresh(v(1), set(3), t.now()), Verdict::SignedOut);
+        assert_eq!(
+            g.record_update(Some(v(0)), set(4), t.now()),
+            Verdict::SignedOut
+        );
+        // A stale delete is still a sign-out; a new sign-in (no session in
+        // its request) starts afresh, and its refreshes pass.
+        assert_eq!(
+            g.record_update(Some(v(1)), SessionWrite::Delete, t.now()),
+            Verdict::SignedOut
+        );
+        assert_eq!(g.record_update(None, set(5), t.now()), Verdict::Pass);
+        assert_eq!(g.judge_refresh(v(5), set(6), t.now()), Verdict::Pass);
+        // An update alone (no sign-out) leaves older requests merely stale.
+        assert_eq!(g.record_update(Some(v(5)), set(7), t.now()), Verdict::Pass);
+        assert_eq!(g.judge_refresh(v(6), set(8), t.now()), Verdict::Stale);
     }
 
     #[test]

@@ -302,6 +302,7 @@ fn reason_label(reason: StripReason) -> &'static str {
         StripReason::RouteNotAllowed => "route not allowed",
         StripReason::ErrorStatus { .. } => "error status",
         StripReason::Stale => "stale",
+        StripReason::SignedOut => "signed out",
         StripReason::StoreUnavailable => "store unavailable",
         StripReason::UnreadableToken => "unreadable token",
     }

@@ -87,6 +87,8 @@ pub struct Examined {
     token_unreadable: bool,
     /// With guard memory's hasher: the request's session and the write.
     hashes: Option<(Option<SessionHash>, SessionWrite)>,
+    /// The browser holds no session after the response.
+    deletes: bool,
 }
 
 impl Examined {
@@ -263,6 +265,7 @@ impl Policy {
             changed_claims,
             token_unreadable,
             hashes: hasher.map(|hasher| exchange.hashes(hasher)),
+            deletes: exchange.after.is_none(),
         })
     }
 
@@ -282,8 +285,17 @@ impl Policy {
             mut authority,
             strip_reason,
             token_unreadable: examined_unreadable,
+            deletes,
             ..
         } = examined;
+        // Never signed back in: a write that sets a session for a request
+        // whose session a sign-out ended since it left is stripped, however
+        // authoritative (a slow update, a sign-in callback, a stale change).
+        // A delete still passes: the user stays signed out.
+        let signed_out = verdict == Some(Verdict::SignedOut) && !deletes;
+        if signed_out {
+            authority = None;
+        }
         // A change from a request whose session an update had superseded (a
         // `jwt` callback that refreshed an OAuth token, say): it passes, so
         // nobody is left with a token the provider no longer accepts, and it
@@ -297,9 +309,10 @@ impl Policy {
             // by (or kept in) guard memory.
             _ if examined_unreadable && authority.is_none() => Some(StripReason::UnreadableToken),
             None | Some(Verdict::Pass) => None,
+            _ if signed_out => Some(StripReason::SignedOut),
             // An authoritative write always passes; the store only records it.
             Some(_) if authority.is_some() => None,
-            Some(Verdict::Stale) => Some(StripReason::Stale),
+            Some(Verdict::Stale | Verdict::SignedOut) => Some(StripReason::Stale),
             Some(Verdict::Unavailable(_)) => Some(StripReason::StoreUnavailable),
         };
         match (self.mode, authority) {

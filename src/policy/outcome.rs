@@ -86,6 +86,10 @@ pub enum StripReason {
     ErrorStatus { rule: usize },
     /// Guard: the request's session was superseded by an update.
     Stale,
+    /// Guard: the request's session was signed out since it left: a write
+    /// that sets a session now, even an authoritative one, would sign the
+    /// user back in.
+    SignedOut,
     /// Guard: the shared store did not answer in time. Stripping is the safe
     /// side: the user loses one expiry extension, never an update.
     StoreUnavailable,
@@ -103,6 +107,9 @@ impl StripReason {
             }
             StripReason::ErrorStatus { .. } => "allowed route answered with an error status",
             StripReason::Stale => "stale: the request's session was superseded by an update",
+            StripReason::SignedOut => {
+                "signed out: the request's session was signed out since it left; this write would sign the user back in"
+            }
             StripReason::StoreUnavailable => "guard store unavailable: treated as stale",
             StripReason::UnreadableToken => "no configured secret opens the session token",
         }
@@ -116,6 +123,10 @@ pub enum Verdict {
     Pass,
     /// The request's session was superseded by an update: a stale write.
     Stale,
+    /// A sign-out ended the request's session (or the updates it led to)
+    /// since the request left: a write that sets a session would sign the
+    /// user back in.
+    SignedOut,
     /// A shared store did not answer (in time): nothing is known.
     Unavailable(StoreFailure),
 }

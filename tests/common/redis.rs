@@ -295,6 +295,12 @@ pub async fn same_verdicts_as_memory(store: impl Fn(&str) -> GuardStore) {
                     let in_memory = memory.record_update(q.request, q.write, now);
                     assert_eq!(store.judge(q).await, in_memory, "{name}, step {at}");
                 }
+                UpdateJudged(request, write, expected) => {
+                    let q = query(true, request, write);
+                    let in_memory = memory.record_update(q.request, q.write, now);
+                    assert_eq!(in_memory, expected, "memory: {name}, step {at}");
+                    assert_eq!(store.judge(q).await, expected, "redis: {name}, step {at}");
+                }
                 Refresh(request, write, expected) => {
                     let q = query(false, request, write);
                     // The memory store's own rule: a write without a
@@ -317,9 +323,11 @@ pub async fn same_verdicts_as_memory(store: impl Fn(&str) -> GuardStore) {
 #[derive(Clone, Copy)]
 pub enum Step {
     Update(Option<u64>, Option<u64>),
+    /// An update whose verdict is checked too.
+    UpdateJudged(Option<u64>, Option<u64>, Verdict),
     Refresh(Option<u64>, Option<u64>, Verdict),
 }
-pub use Step::{Refresh, Update};
+pub use Step::{Refresh, Update, UpdateJudged};
 
 pub const PASS: Verdict = Verdict::Pass;
 pub const STALE: Verdict = Verdict::Stale;
@@ -410,7 +418,22 @@ pub fn scenarios() -> Vec<(&'static str, Vec<Step>)> {
                 Update(None, n(1)),
                 Refresh(n(1), n(2), PASS),
                 Update(n(2), None),
-                Refresh(n(1), n(3), STALE),
+                Refresh(n(1), n(3), Verdict::SignedOut),
+            ],
+        ),
+        (
+            "a sign-out ends the chain of updates behind it",
+            vec![
+                Update(n(0), n(1)),
+                Update(n(1), None),
+                Refresh(n(0), n(2), Verdict::SignedOut),
+                Refresh(n(1), n(3), Verdict::SignedOut),
+                UpdateJudged(n(0), n(4), Verdict::SignedOut),
+                UpdateJudged(n(1), None, Verdict::SignedOut),
+                UpdateJudged(None, n(5), PASS),
+                Refresh(n(5), n(6), PASS),
+                UpdateJudged(n(5), n(7), PASS),
+                Refresh(n(6), n(8), STALE),
             ],
         ),
     ]

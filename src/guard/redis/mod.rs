@@ -225,12 +225,12 @@ impl RedisGuard {
         })
         .await;
         match answer {
-            Ok(Ok(stale)) => {
+            Ok(Ok(verdict)) => {
                 self.answered();
-                if stale == 1 {
-                    Verdict::Stale
-                } else {
-                    Verdict::Pass
+                match verdict {
+                    1 => Verdict::Stale,
+                    2 => Verdict::SignedOut,
+                    _ => Verdict::Pass,
                 }
             }
             Ok(Err(error)) => {
