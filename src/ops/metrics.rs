@@ -84,8 +84,6 @@ pub struct Metrics {
     /// lookup (about 500 instructions, more than the rest of the decision).
     session_counters: Mutex<Vec<(SessionLabels, Counter)>>,
     session_profiles: Family<ProfileLabels, Counter>,
-    /// As `session_counters`, per profile id.
-    profile_counters: Mutex<Vec<(&'static str, Counter)>>,
     upstream_errors: Family<ErrorKindLabels, Counter>,
     active_connections: Gauge<i64, AtomicI64>,
     upstream_latency: Histogram,
@@ -168,7 +166,6 @@ impl Metrics {
             tokens_unreadable,
             session_counters: Mutex::new(Vec::new()),
             session_profiles,
-            profile_counters: Mutex::new(Vec::new()),
             registry,
             requests,
             session_cookies,
@@ -261,25 +258,13 @@ impl Metrics {
         }
     }
 
-    /// A response wrote the session cookies of the profile with this id.
-    pub fn profile_response(&self, profile: &'static str) {
-        let mut known = self
-            .profile_counters
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match known.iter().find(|(seen, _)| *seen == profile) {
-            Some((_, counter)) => {
-                counter.inc();
-            }
-            None => {
-                let counter = self
-                    .session_profiles
-                    .get_or_create(&ProfileLabels { profile })
-                    .clone();
-                counter.inc();
-                known.push((profile, counter));
-            }
-        }
+    /// The counter of responses writing the session cookies of the profile
+    /// with this id: resolved once per configuration, so a response costs
+    /// one atomic increment.
+    pub fn profile_counter(&self, profile: &'static str) -> Counter {
+        self.session_profiles
+            .get_or_create(&ProfileLabels { profile })
+            .clone()
     }
 
     /// Counts an open client connection until the returned guard is dropped.

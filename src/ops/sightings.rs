@@ -74,11 +74,6 @@ impl Sightings {
         !self.all_seen.load(Ordering::Relaxed)
     }
 
-    /// The id of the profile at this index, for metrics.
-    pub fn id(&self, profile: usize) -> Option<&'static str> {
-        self.profiles.get(profile).map(|p| p.id)
-    }
-
     /// A response wrote `profile`'s session; `cookie`: the name it wrote
     /// (read while [`Sightings::unseen`]), `rule`: the allow rule its
     /// request matched.
@@ -86,7 +81,7 @@ impl Sightings {
         let Some(sighting) = self.profiles.get(profile) else {
             return;
         };
-        if !sighting.seen.swap(true, Ordering::Relaxed) {
+        if !sighting.seen.load(Ordering::Relaxed) && !sighting.seen.swap(true, Ordering::Relaxed) {
             info!(
                 profile = sighting.id,
                 library = sighting.name,
@@ -102,6 +97,7 @@ impl Sightings {
             .and_then(Option::as_ref)
             .filter(|(owner, _)| *owner == profile);
         if let Some((_, base)) = base
+            && !sighting.base_seen.load(Ordering::Relaxed)
             && !sighting.base_seen.swap(true, Ordering::Relaxed)
         {
             info!(

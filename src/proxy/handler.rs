@@ -25,6 +25,7 @@ use crate::ops::metrics::{Metrics, UpstreamFailure};
 use crate::ops::sightings::Sightings;
 use crate::policy::{Authority, Decision, Outcome, Route, StripReason};
 use crate::session::set_cookie_name;
+use prometheus_client::metrics::counter::Counter;
 
 /// Upstream bodies stream through untouched (with an idle timeout); local
 /// answers are small and whole.
@@ -62,6 +63,8 @@ pub struct Proxy {
     warned_unreadable: AtomicBool,
     /// Each session library's first sight is logged once.
     sightings: Sightings,
+    /// Per profile in effect (same index), its responses counter.
+    profile_responses: Vec<Counter>,
 }
 
 impl Proxy {
@@ -89,9 +92,14 @@ impl Proxy {
             body_idle: config.timeouts.body_idle,
             access_log: config.access_log,
             trusted_proxies: config.trusted_proxies.clone(),
-            metrics,
             warned_unreadable: AtomicBool::new(false),
             sightings: Sightings::new(config),
+            profile_responses: config
+                .profiles()
+                .iter()
+                .map(|p| metrics.profile_counter(p.profile.id()))
+                .collect(),
+            metrics,
         }
     }
 
@@ -261,8 +269,8 @@ impl Proxy {
             .decide(&facts, status, response.headers_mut())
             .await;
         if let Some(profile) = decision.profile {
-            if let Some(id) = self.sightings.id(profile) {
-                self.metrics.profile_response(id);
+            if let Some(counter) = self.profile_responses.get(profile) {
+                counter.inc();
             }
             if self.sightings.pending() {
                 self.sightings
