@@ -1,8 +1,10 @@
+const path = require("node:path");
+
 /** @type {import("next").NextConfig} */
 module.exports = {
   reactStrictMode: true,
   poweredByHeader: false,
-  // tests/e2e has its own package-lock.json: keep Next from taking it for the workspace root
-  turbopack: { root: __dirname },
-  outputFileTracingRoot: __dirname,
+  // tests/e2e is an npm workspace: the packages live in tests/e2e/node_modules
+  turbopack: { root: path.join(__dirname, "..") },
+  outputFileTracingRoot: path.join(__dirname, ".."),
 };
