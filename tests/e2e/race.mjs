@@ -11,6 +11,24 @@
 //   5. GETs /api/auth/session and checks value === NEW (otherwise: a revert).
 // Also checks that a bad CSRF token cannot update the session and that sign-out clears it.
 //
+// Apps (--app): v4 and v5 (next-auth 4 and 5 on Next.js, routes under /api/auth, the
+// session value in `session.value`), and three Auth.js apps with routes under /auth whose
+// session value is the user's name (`session.user.name`, changed by update data
+// { user: { name } } as the official examples do; right after sign-in it is the username):
+//   next-example  next-auth 5 on Next.js with basePath "/auth" (nextauthjs/next-auth-example);
+//                 the slow request is the page GET /slow?ms=N (the middleware's refresh)
+//   sveltekit     @auth/sveltekit; slow: the page GET /slow?ms=N (locals.auth() in the
+//                 layout load sets the refreshed cookie); Auth.js's CSRF check is off in
+//                 @auth/sveltekit (skipCSRFCheck; GET /auth/csrf answers 404), so no token
+//                 is sent and the bad-token check does not apply
+//   express       @auth/express; getSession() writes nothing, so the slow request is the
+//                 one that re-writes the session: GET /auth/session?delay=N
+//
+// --scenario signout: the sign-out race instead. Each trial signs a fresh user in, starts
+// the slow request with that session, signs out while it is in flight, lets the slow
+// response arrive last, then reads the session: still signed in = a revert (the sign-out
+// undone), empty = kept.
+//
 // Which write paths race (defaults: next-auth/react's update() against /api/slow):
 //   --update-via session      POST /api/auth/session {csrfToken, data} (next-auth/react update)
 //   --update-via action       v5: the `updateAction` server action (unstable_update({ value }))
@@ -21,8 +39,10 @@
 //   --slow-via route          GET /api/slow?ms=N (v4: getServerSession(req, res); v5: middleware)
 //   --slow-via action         v5: the `slowAction` server action (only the middleware writes)
 //   --slow-via auth-route     v5: GET /api/slow-auth?ms=N, a route handler wrapped in auth()
-//   --auth-via api|actions    sign in and out through /api/auth/* (default) or, v5, only
-//                             through the `signInAction` / `signOutAction` server actions
+//   --auth-via api|actions    sign in and out through <auth base>/* (default) or, v5, only
+//                             through the `signInAction` / `signOutAction` server actions;
+//                             sveltekit: through the form actions the @auth/sveltekit docs
+//                             teach (POST /signin with providerId, POST /signout)
 // Server actions are called as the browser calls them: POST <--actions-page> (default
 // /actions) with `Next-Action: <id>`, `Accept: text/x-component`, `Content-Type:
 // text/plain;charset=UTF-8`, `Origin` and a JSON array of the arguments; the ids come
@@ -67,6 +87,51 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 
+// Per app: where Auth.js's routes are, which session field the race changes, the slow
+// request (a path that takes ?ms=N, or express's delayed session read), whether
+// Auth.js's CSRF token is in use, the sign-in/out request shape (v4: `json=true`; Auth.js:
+// `X-Auth-Return-Redirect: 1`).
+const APPS = {
+  v4: { authBase: "/api/auth", field: "value", slowPath: "/api/slow?ms=", csrfToken: true, family: "v4" },
+  v5: { authBase: "/api/auth", field: "value", slowPath: "/api/slow?ms=", csrfToken: true, family: "v5" },
+  "next-example": { authBase: "/auth", field: "name", slowPath: "/slow?ms=", csrfToken: true, family: "v5" },
+  sveltekit: { authBase: "/auth", field: "name", slowPath: "/slow?ms=", csrfToken: false, family: "v5" },
+  express: { authBase: "/auth", field: "name", slowPath: "/auth/session?delay=", csrfToken: true, family: "v5" },
+};
+
+// The value the race changes, as the session JSON shows it.
+function valueOf(opts, session) {
+  return opts.field === "name" ? session?.user?.name : session?.value;
+}
+// What update(data) sends to change it.
+function updateData(opts, value) {
+  return opts.field === "name" ? { user: { name: value } } : { value };
+}
+// The value right after sign-in.
+function initialValue(opts, user) {
+  return opts.field === "name" ? user : "initial";
+}
+// The session a slow response saw: JSON ({value} from /api/slow, or a session), or a
+// page with the session JSON in <pre id="session">.
+function slowSaw(opts, r) {
+  if (r.data && typeof r.data === "object" && "ms" in r.data) return r.data.value;
+  if (r.data !== null) return valueOf(opts, r.data);
+  const m = /<pre id="session">([\s\S]*?)<\/pre>/.exec(r.text ?? "");
+  if (!m) return undefined;
+  const json = m[1]
+    .replace(/&quot;/g, '"')
+    .replace(/&#(\d+);/g, (_, n) => String.fromCharCode(Number(n)))
+    .replace(/&#x([0-9a-f]+);/gi, (_, n) => String.fromCharCode(parseInt(n, 16)))
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&");
+  try {
+    return valueOf(opts, JSON.parse(json));
+  } catch {
+    return undefined;
+  }
+}
+
 function parseArgs(argv) {
   const opts = {
     base: null,
@@ -93,6 +158,7 @@ function parseArgs(argv) {
     authVia: "api",
     manifest: null,
     actionsPage: "/actions",
+    scenario: "update",
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -130,12 +196,15 @@ function parseArgs(argv) {
       case "--auth-via": opts.authVia = next(); break;
       case "--manifest": opts.manifest = next(); break;
       case "--actions-page": opts.actionsPage = next(); break;
+      case "--scenario": opts.scenario = next(); break;
       case "--verbose": case "-v": opts.verbose = true; break;
       default: throw new Error(`unknown argument ${a}`);
     }
   }
   if (!opts.base) throw new Error("--base URL is required");
-  if (opts.app !== "v4" && opts.app !== "v5") throw new Error("--app must be v4 or v5");
+  if (!APPS[opts.app]) throw new Error(`--app must be one of ${Object.keys(APPS).join(", ")}`);
+  Object.assign(opts, APPS[opts.app]);
+  if (!["update", "signout"].includes(opts.scenario)) throw new Error("--scenario must be update or signout");
   if (opts.expect && !["reverts", "none", "no-update"].includes(opts.expect)) {
     throw new Error("--expect must be 'reverts', 'none' or 'no-update'");
   }
@@ -145,8 +214,9 @@ function parseArgs(argv) {
   };
   only("updateVia", ["session", "action", "profile", "session-get"], { action: "v5", profile: "v4", "session-get": "v4" }[opts.updateVia]);
   only("slowVia", ["route", "action", "auth-route"], opts.slowVia === "route" ? null : "v5");
-  only("authVia", ["api", "actions"], opts.authVia === "actions" ? "v5" : null);
-  opts.usesActions = opts.updateVia === "action" || opts.slowVia === "action" || opts.authVia === "actions";
+  if (!["api", "actions"].includes(opts.authVia)) throw new Error(`bad --auth-via ${opts.authVia}`);
+  if (opts.authVia === "actions" && opts.app !== "v5" && opts.app !== "sveltekit") throw new Error("--auth-via actions needs --app v5 or sveltekit");
+  opts.usesActions = opts.app === "v5" && (opts.updateVia === "action" || opts.slowVia === "action" || opts.authVia === "actions");
   if (!(opts.trials > 0) || !(opts.parallel > 0) || !(opts.slowMs >= 0)) throw new Error("bad numbers");
   opts.parallel = Math.min(opts.parallel, opts.trials);
   return opts;
@@ -273,37 +343,44 @@ class Client {
     return { status: res.status, headers: res.headers, setCookies, text, data };
   }
 
+  // The CSRF token (null where the app turns Auth.js's check off: @auth/sveltekit).
   async csrf() {
-    const r = await this.request("GET", "/api/auth/csrf");
+    if (!this.opts.csrfToken) return null;
+    const path = `${this.opts.authBase}/csrf`;
+    const r = await this.request("GET", path);
     const token = r.data?.csrfToken;
     if (r.status !== 200 || typeof token !== "string" || !token) {
-      throw new Error(`GET /api/auth/csrf: status ${r.status}, no csrfToken`);
+      throw new Error(`GET ${path}: status ${r.status}, no csrfToken`);
     }
     return token;
   }
 
   async session() {
-    const r = await this.request("GET", "/api/auth/session");
-    if (r.status !== 200) throw new Error(`GET /api/auth/session: status ${r.status}`);
+    const path = `${this.opts.authBase}/session`;
+    const r = await this.request("GET", path);
+    if (r.status !== 200) throw new Error(`GET ${path}: status ${r.status}`);
     return r.data;
   }
 
   // What next-auth/react's signIn("credentials", {redirect: false, ...}) sends.
   async signIn(username, password) {
     const csrfToken = await this.csrf();
-    const form = { username, password, csrfToken, callbackUrl: this.opts.base + "/" };
-    const headers = {};
-    if (this.opts.app === "v4") form.json = "true";
+    const form = { username, password, callbackUrl: this.opts.base + "/" };
+    if (csrfToken !== null) form.csrfToken = csrfToken;
+    const headers = { origin: this.opts.base };
+    if (this.opts.family === "v4") form.json = "true";
     else headers["x-auth-return-redirect"] = "1";
-    const r = await this.request("POST", "/api/auth/callback/credentials", { form, headers });
+    const r = await this.request("POST", `${this.opts.authBase}/callback/credentials`, { form, headers });
     const url = r.data?.url ?? r.headers.get("location") ?? "";
     return { status: r.status, url, setCookies: r.setCookies };
   }
 
-  // What next-auth/react's update(data) sends.
+  // What next-auth/react's update(data) sends (without a token where the app has
+  // Auth.js's CSRF check off).
   async update(data, csrfToken) {
     const token = csrfToken ?? (await this.csrf());
-    return this.request("POST", "/api/auth/session", { json: { csrfToken: token, data } });
+    const json = token === null ? { data } : { csrfToken: token, data };
+    return this.request("POST", `${this.opts.authBase}/session`, { json, headers: { origin: this.opts.base } });
   }
 
   // A server action, called the way Next's client runtime calls it from a page.
@@ -326,11 +403,20 @@ class Client {
   // What next-auth/react's signOut({redirect: false}) sends.
   async signOut() {
     const csrfToken = await this.csrf();
-    const headers = {};
-    const form = { csrfToken, callbackUrl: this.opts.base + "/" };
-    if (this.opts.app === "v4") form.json = "true";
+    const headers = { origin: this.opts.base };
+    const form = { callbackUrl: this.opts.base + "/" };
+    if (csrfToken !== null) form.csrfToken = csrfToken;
+    if (this.opts.family === "v4") form.json = "true";
     else headers["x-auth-return-redirect"] = "1";
-    return this.request("POST", "/api/auth/signout", { form, headers });
+    return this.request("POST", `${this.opts.authBase}/signout`, { form, headers });
+  }
+
+  // A SvelteKit form action as a browser without JavaScript posts it (the @auth/sveltekit
+  // <SignIn> / <SignOut> components): a form POST to the page, Origin set (SvelteKit
+  // refuses cross-site form posts), HTML accepted (SvelteKit then answers a redirect
+  // with 303 and Location).
+  formAction(path, form) {
+    return this.request("POST", path, { form, headers: { origin: this.opts.base, accept: "text/html" } });
   }
 }
 
@@ -363,6 +449,12 @@ function loadActionIds(path) {
 // The write paths (see the header): each returns the response, with `data.value` the
 // session value the server answered with where it has one.
 async function doSignIn(opts, c, user, password) {
+  if (opts.authVia === "actions" && opts.app === "sveltekit") {
+    const r = await c.formAction("/signin", { providerId: "credentials", username: user, password, redirectTo: "/" });
+    const loc = r.headers.get("location");
+    const ok = (r.status === 303 || r.status === 302) && loc && !/[?&]error=/.test(loc);
+    return { status: r.status, url: ok ? new URL(loc, opts.base).href : loc ?? `?error=status-${r.status}`, setCookies: r.setCookies };
+  }
   if (opts.authVia === "actions") {
     const r = await c.action("signInAction", [user, password]);
     const ok = r.status === 200 && r.data?.ok === true;
@@ -378,9 +470,9 @@ async function doUpdate(opts, c, value) {
     case "profile":
       return c.request("POST", "/api/profile", { json: { value } });
     case "session-get":
-      return c.request("GET", `/api/auth/session?value=${encodeURIComponent(value)}`);
+      return c.request("GET", `${opts.authBase}/session?value=${encodeURIComponent(value)}`);
     default:
-      return c.update({ value });
+      return c.update(updateData(opts, value));
   }
 }
 
@@ -391,11 +483,17 @@ function doSlow(opts, c, ms) {
     case "auth-route":
       return c.request("GET", `/api/slow-auth?ms=${ms}`);
     default:
-      return c.request("GET", `/api/slow?ms=${ms}`);
+      return c.request("GET", `${opts.slowPath}${ms}`);
   }
 }
 
+// The value an update response answered with.
+function updatedValue(opts, r) {
+  return opts.updateVia === "session" || opts.updateVia === "session-get" ? valueOf(opts, r.data) : r.data?.value;
+}
+
 function doSignOut(opts, c) {
+  if (opts.authVia === "actions" && opts.app === "sveltekit") return c.formAction("/signout", { redirectTo: "/" });
   if (opts.authVia === "actions") return c.action("signOutAction", []);
   return c.signOut();
 }
@@ -450,14 +548,19 @@ async function signInChecked(opts, user, problems, stats) {
   } catch {}
   const securePrefix = opts.base.startsWith("http:") && c.jar.sessionNames().some((n) => n.startsWith("__Secure-"));
   const ok =
-    okRedirect && sameOrigin && !securePrefix && sessionCookieSet && s?.user?.name === user && s?.value === "initial";
+    okRedirect &&
+    sameOrigin &&
+    !securePrefix &&
+    sessionCookieSet &&
+    s?.user?.name === user &&
+    valueOf(opts, s) === initialValue(opts, user);
   if (!ok) {
     problems.push(
       `sign-in as ${user}: status=${r.status} errorInUrl=${/error=/.test(r.url)} ` +
         `redirectOrigin=${(() => { try { return new URL(r.url, opts.base).origin; } catch { return "?"; } })()} ` +
         `securePrefixOnHttp=${securePrefix} ` +
         `sessionCookieSet=${sessionCookieSet} setCookieNames=${JSON.stringify(setCookieNames(r.setCookies))} ` +
-        `session.user=${s?.user?.name ?? null} session.value=${s?.value ?? null}`
+        `session.user=${s?.user?.name ?? null} session.value=${valueOf(opts, s) ?? null}`
     );
   }
   return { client: c, ok };
@@ -472,10 +575,10 @@ async function checkWrongPassword(opts, problems) {
   return ok;
 }
 
-async function checkBadCsrf(c, problems) {
-  const before = (await c.session())?.value;
-  const r = await c.update({ value: "csrf-" + rand() }, "not-the-token");
-  const after = (await c.session())?.value;
+async function checkBadCsrf(opts, c, problems) {
+  const before = valueOf(opts, await c.session());
+  const r = await c.update(updateData(opts, "csrf-" + rand()), "not-the-token");
+  const after = valueOf(opts, await c.session());
   const setSession = setCookieNames(r.setCookies).filter(isSessionCookieName);
   // next-auth answers 400 without a session cookie; Auth.js answers with an
   // error (MissingCSRF). Either way the value must not change.
@@ -493,15 +596,15 @@ async function checkBadCsrf(c, problems) {
 async function trial(opts, c, idx, stats) {
   const before = freshValue(opts, "before");
   const r0 = await doUpdate(opts, c, before);
-  if (r0.status !== 200 || r0.data?.value !== before) {
+  if (r0.status !== 200 || updatedValue(opts, r0) !== before) {
     stats.updateFailures++;
-    stats.problems.push(`trial ${idx}: plain update returned status=${r0.status} value-matches=${r0.data?.value === before}`);
+    stats.problems.push(`trial ${idx}: plain update returned status=${r0.status} value-matches=${updatedValue(opts, r0) === before}`);
   }
   const s0 = await c.session();
-  if (s0?.value !== before) {
+  if (valueOf(opts, s0) !== before) {
     stats.updateFailures++;
     stats.notPersisted++;
-    stats.problems.push(`trial ${idx}: plain update did not persist (value-matches=${s0?.value === before})`);
+    stats.problems.push(`trial ${idx}: plain update did not persist (value-matches=${valueOf(opts, s0) === before})`);
     return;
   }
 
@@ -521,30 +624,30 @@ async function trial(opts, c, idx, stats) {
   });
   const [rs, ru] = await Promise.all([slow, upd]);
 
-  if (rs.status !== 200 || rs.data?.value !== before) {
-    stats.problems.push(`trial ${idx}: slow request status=${rs.status} saw-before=${rs.data?.value === before}`);
+  if (rs.status !== 200 || slowSaw(opts, rs) !== before) {
+    stats.problems.push(`trial ${idx}: slow request status=${rs.status} saw-before=${slowSaw(opts, rs) === before}`);
   }
   if (setCookieNames(rs.setCookies).some(isSessionCookieName)) stats.slowCarriedSession++;
   countLines(stats, "slow", rs.setCookies);
   countLines(stats, "update", ru.setCookies);
-  if (ru.status !== 200 || ru.data?.value !== NEW) {
+  if (ru.status !== 200 || updatedValue(opts, ru) !== NEW) {
     stats.updateFailures++;
-    stats.problems.push(`trial ${idx}: update returned status=${ru.status} value-matches=${ru.data?.value === NEW}`);
+    stats.problems.push(`trial ${idx}: update returned status=${ru.status} value-matches=${updatedValue(opts, ru) === NEW}`);
   }
   if (order[0] !== "update") stats.slowFirst++;
 
-  const r1 = await c.request("GET", "/api/auth/session");
+  const r1 = await c.request("GET", `${opts.authBase}/session`);
   const s1 = r1.data;
   if (setCookieNames(r1.setCookies).some(isSessionCookieName)) stats.sessionGetRefreshed++;
   countLines(stats, "sessionGet", r1.setCookies);
-  if (s1?.value === NEW) stats.kept++;
-  else if (s1?.value === before) stats.reverts++;
+  if (valueOf(opts, s1) === NEW) stats.kept++;
+  else if (valueOf(opts, s1) === before) stats.reverts++;
   else {
     stats.lost++;
     stats.problems.push(`trial ${idx}: after race the session value is neither NEW nor BEFORE (user=${s1?.user?.name ?? null})`);
   }
   if (opts.verbose) {
-    console.error(`trial ${idx}: order=${order.join(",")} result=${s1?.value === NEW ? "kept" : "REVERTED"}`);
+    console.error(`trial ${idx}: order=${order.join(",")} result=${valueOf(opts, s1) === NEW ? "kept" : "REVERTED"}`);
   }
 }
 
@@ -552,17 +655,17 @@ async function trial(opts, c, idx, stats) {
 // keep-alive connections after 5 s), a burst of requests must all still succeed
 // and see the kept session.
 async function checkAfterIdle(opts, c, w, problems) {
-  const want = (await c.session())?.value;
+  const want = valueOf(opts, await c.session());
   await sleep(opts.idleMs);
   const rs = await Promise.allSettled([
-    c.request("GET", "/api/auth/session"),
-    c.request("GET", "/api/slow?ms=0"),
-    c.request("GET", "/api/auth/csrf"),
+    c.request("GET", `${opts.authBase}/session`),
+    c.request("GET", `${opts.slowPath}0`),
+    c.request("GET", `${opts.authBase}/providers`),
   ]);
   const bad = rs
     .map((r) => (r.status === "fulfilled" ? (r.value.status === 200 ? null : `status ${r.value.status}`) : `error ${r.reason?.cause?.code ?? r.reason?.message}`))
     .filter(Boolean);
-  const after = (await c.session())?.value;
+  const after = valueOf(opts, await c.session());
   if (bad.length || after !== want) {
     problems.push(`worker ${w}: after ${opts.idleMs} ms idle: ${bad.join(", ") || "ok"}; session kept=${after === want}`);
     return false;
@@ -681,7 +784,7 @@ async function checkSliding(opts, c, stats) {
   for (let i = 0; i < opts.slidingChecks; i++) {
     await new Promise((r) => setTimeout(r, 1100));
     const before = c.jar.sessionExpiry();
-    await c.request("GET", "/api/slow?ms=0");
+    await c.request("GET", `${opts.slowPath}0`);
     const after = c.jar.sessionExpiry();
     stats.slidingChecks++;
     if (before != null && after != null && after > before) {
@@ -706,6 +809,138 @@ async function checkSignOut(opts, c, problems, stats) {
     );
   }
   return ok;
+}
+
+// One sign-out race trial: a fresh user signs in; a slow request leaves with that
+// session; while it is in flight the user signs out; the slow response arrives last.
+// Still signed in afterwards = a revert (the sign-out undone by the slow refresh).
+async function signOutTrial(opts, user, idx, stats) {
+  const { client: c, ok } = await signInChecked(opts, user, stats.problems, stats);
+  if (!ok) {
+    stats.signinFailures++;
+    return;
+  }
+  const order = [];
+  const slow = doSlow(opts, c, opts.slowMs).then((r) => {
+    order.push("slow");
+    return r;
+  });
+  await sleep(20);
+  const out = doSignOut(opts, c).then((r) => {
+    order.push("signout");
+    return r;
+  });
+  const [rs, ro] = await Promise.all([slow, out]);
+  if (order[0] !== "signout") stats.slowFirst++;
+  countLines(stats, "slow", rs.setCookies);
+  countLines(stats, "signout", ro.setCookies);
+  if (setCookieNames(rs.setCookies).some(isSessionCookieName)) stats.slowCarriedSession++;
+  if (rs.status !== 200 || slowSaw(opts, rs) !== initialValue(opts, user)) {
+    stats.problems.push(`trial ${idx}: slow request status=${rs.status} saw-the-session=${slowSaw(opts, rs) === initialValue(opts, user)}`);
+  }
+  // the sign-out itself: an accepted answer that deletes the session cookie
+  const deletes = ro.setCookies.filter((h) => isSessionCookieName(h.split("=")[0].trim()) && /max-age=0/i.test(h)).length;
+  if (![200, 302, 303].includes(ro.status) || deletes === 0) {
+    stats.signoutFailures++;
+    stats.problems.push(`trial ${idx}: sign-out status=${ro.status} session deletes=${deletes}`);
+  }
+  const s = await c.session();
+  const left = c.jar.sessionNames();
+  if (s?.user?.name === user && valueOf(opts, s) === initialValue(opts, user)) stats.reverts++;
+  else if (!s?.user && left.length === 0) stats.kept++;
+  else {
+    stats.lost++;
+    stats.problems.push(`trial ${idx}: after the race: user=${s?.user?.name ?? null} session cookies=${JSON.stringify(left)}`);
+  }
+  if (opts.verbose) console.error(`trial ${idx}: order=${order.join(",")} signedInAgain=${Boolean(s?.user)}`);
+}
+
+async function signOutRace(opts, stats, { wrongPwOk, forwardedOk, forwardedSeen }) {
+  stats.signinFailures = 0;
+  stats.signoutFailures = 0;
+  let ran = 0;
+  let workerErrors = 0;
+  const workers = [];
+  for (let w = 0; w < opts.parallel; w++) {
+    const share = Math.floor(opts.trials / opts.parallel) + (w < opts.trials % opts.parallel ? 1 : 0);
+    workers.push(
+      (async () => {
+        for (let i = 0; i < share; i++) {
+          await signOutTrial(opts, `${opts.user}${w}x${i}`, `${w}.${i}`, stats);
+          ran++;
+        }
+      })().catch((e) => {
+        stats.problems.push(`worker ${w}: ${e?.message ?? e}`);
+        workerErrors++;
+      })
+    );
+  }
+  await Promise.all(workers);
+  const signinOk = wrongPwOk && stats.signinFailures === 0;
+  const signoutOk = stats.signoutFailures === 0 && ran > 0;
+  const figures = {
+    app: opts.app,
+    target: opts.target,
+    scenario: "signout",
+    slowVia: opts.slowVia,
+    ...(opts.authVia !== "api" && { authVia: opts.authVia }),
+    trials: ran,
+    reverts: stats.reverts,
+    keptSignedOut: stats.kept,
+    signin: signinOk ? "ok" : "fail",
+    signout: signoutOk ? "ok" : "fail",
+    ...(opts.checkForwarded && { forwarded: forwardedOk ? "ok" : "fail", forwardedSeen }),
+    slowMs: opts.slowMs,
+    lostSession: stats.lost,
+    slowRespCarriedSessionCookie: stats.slowCarriedSession,
+    slowCompletedFirst: stats.slowFirst,
+    sessionLines: stats.sessionLines,
+    cookieNames: [...opts.cookieNamesSeen].sort(),
+  };
+  let pass = true;
+  const why = [];
+  if (workerErrors > 0) {
+    figures.workerErrors = workerErrors;
+    pass = false;
+    why.push(`${workerErrors} client(s) stopped on an error`);
+  }
+  const nameProblems = cookieNameProblems(opts, [...opts.cookieNamesSeen]);
+  if (opts.expect && nameProblems.length) {
+    pass = false;
+    why.push(...nameProblems);
+  }
+  if (!signinOk || !signoutOk) {
+    pass = false;
+    why.push("sign-in and sign-out must work");
+  }
+  if (opts.expect === "reverts" && !(stats.reverts > 0)) {
+    pass = false;
+    why.push("expected the slow response to sign the user in again at least once when talking to the app directly, saw none");
+  } else if (opts.expect === "none") {
+    if (stats.reverts !== 0 || stats.kept !== opts.trials || ran !== opts.trials) {
+      pass = false;
+      why.push(`expected every user to stay signed out: ${stats.kept}/${opts.trials} did, ${stats.reverts} signed in again`);
+    }
+    if (!forwardedOk) {
+      pass = false;
+      why.push("the app did not see the expected Host / X-Forwarded-* headers");
+    }
+  } else if (opts.expect && opts.expect !== "reverts") {
+    pass = false;
+    why.push(`--expect ${opts.expect} is not defined for --scenario signout`);
+  }
+  if (opts.expect) {
+    figures.expect = opts.expect;
+    figures.pass = pass;
+  }
+  console.log(JSON.stringify(figures));
+  const shown = stats.problems.slice(0, 10);
+  for (const p of shown) console.error(`race(${opts.app}/${opts.target}): ${p}`);
+  if (stats.problems.length > shown.length) {
+    console.error(`race(${opts.app}/${opts.target}): … ${stats.problems.length - shown.length} more problems`);
+  }
+  for (const w of why) console.error(`race(${opts.app}/${opts.target}): FAIL: ${w}`);
+  process.exit(pass ? 0 : 1);
 }
 
 async function main() {
@@ -746,6 +981,7 @@ async function main() {
   const forwardedSeen = {};
   const forwardedOk = opts.checkForwarded ? await checkForwarded(opts, stats.problems, forwardedSeen) : true;
   if (!wrongPwOk) signinOk = false;
+  if (opts.scenario === "signout") return signOutRace(opts, stats, { wrongPwOk, forwardedOk, forwardedSeen });
 
   // `parallel` independent users, each running its share of trials in sequence.
   const workers = [];
@@ -759,7 +995,7 @@ async function main() {
           return;
         }
         // (the CSRF token guards only next-auth/react's update route)
-        if (w === 0 && opts.updateVia === "session" && !(await checkBadCsrf(client, stats.problems))) csrfOk = false;
+        if (w === 0 && opts.updateVia === "session" && opts.csrfToken && !(await checkBadCsrf(opts, client, stats.problems))) csrfOk = false;
         for (let i = 0; i < share; i++) {
           await trial(opts, client, `${w}.${i}`, stats);
           ran++;
@@ -789,7 +1025,7 @@ async function main() {
     signin: signinOk ? "ok" : "fail",
     update: updateOk ? "ok" : "fail",
     signout: signoutsRan === 0 ? "not-run" : signoutOk ? "ok" : "fail",
-    csrf: opts.updateVia === "session" ? (csrfOk ? "ok" : "fail") : "n/a",
+    csrf: opts.updateVia === "session" && opts.csrfToken && opts.scenario === "update" ? (csrfOk ? "ok" : "fail") : "n/a",
     ...(opts.checkForwarded && { forwarded: forwardedOk ? "ok" : "fail", forwardedSeen }),
     ...(opts.idleMs > 0 && { afterIdle: idleOk ? "ok" : "fail", idleMs: opts.idleMs }),
     slowMs: opts.slowMs,
