@@ -505,6 +505,15 @@ function countLines(stats, kind, setCookies) {
   k[n] = (k[n] ?? 0) + 1;
 }
 
+// How long the racing update (or sign-out) took, from its start to its response's end:
+// the race is real only while that stays below the slow request's --slow-ms
+// (slowCompletedFirst counts the trials where it did not).
+function msFigures(values) {
+  if (!values.length) return null;
+  const v = [...values].sort((a, b) => a - b);
+  return { p50: v[Math.floor(v.length / 2)], p90: v[Math.floor(v.length * 0.9)], max: v[v.length - 1] };
+}
+
 function rand() {
   return randomBytes(8).toString("hex");
 }
@@ -593,7 +602,13 @@ async function checkBadCsrf(opts, c, problems) {
 }
 
 // One race trial; returns {outcome, slowCarriedSession}.
-async function trial(opts, c, idx, stats) {
+// A trial where the slow request finished before the racing update (a busy machine)
+// raced nothing: it is run again, up to RETRIES times, and counted once (the figures
+// give `retriedUnraced`, and `slowCompletedFirst` for counted trials that still did not
+// race). Returns true when the caller should run it again.
+const RETRIES = 2;
+
+async function trial(opts, c, idx, stats, canRetry) {
   const before = freshValue(opts, "before");
   const r0 = await doUpdate(opts, c, before);
   if (r0.status !== 200 || updatedValue(opts, r0) !== before) {
@@ -608,7 +623,7 @@ async function trial(opts, c, idx, stats) {
     return;
   }
 
-  if (hasChunks(c.jar)) stats.chunked++;
+  const chunked = hasChunks(c.jar);
   const NEW = freshValue(opts, "new");
   const order = [];
   // Slow request snapshots the current (BEFORE) cookie now.
@@ -618,8 +633,10 @@ async function trial(opts, c, idx, stats) {
   });
   // Give the slow request a head start so the server reads the old session first.
   await sleep(20);
+  const t0 = Date.now();
   const upd = doUpdate(opts, c, NEW).then((r) => {
     order.push("update");
+    stats.updateMs.push(Date.now() - t0);
     return r;
   });
   const [rs, ru] = await Promise.all([slow, upd]);
@@ -634,7 +651,14 @@ async function trial(opts, c, idx, stats) {
     stats.updateFailures++;
     stats.problems.push(`trial ${idx}: update returned status=${ru.status} value-matches=${updatedValue(opts, ru) === NEW}`);
   }
-  if (order[0] !== "update") stats.slowFirst++;
+  if (order[0] !== "update") {
+    if (canRetry) {
+      stats.retried++;
+      return true;
+    }
+    stats.slowFirst++;
+  }
+  if (chunked) stats.chunked++;
 
   const r1 = await c.request("GET", `${opts.authBase}/session`);
   const s1 = r1.data;
@@ -649,6 +673,7 @@ async function trial(opts, c, idx, stats) {
   if (opts.verbose) {
     console.error(`trial ${idx}: order=${order.join(",")} result=${valueOf(opts, s1) === NEW ? "kept" : "REVERTED"}`);
   }
+  return false;
 }
 
 // After the connections have been idle for `idleMs` (Node's HTTP server drops idle
@@ -814,7 +839,7 @@ async function checkSignOut(opts, c, problems, stats) {
 // One sign-out race trial: a fresh user signs in; a slow request leaves with that
 // session; while it is in flight the user signs out; the slow response arrives last.
 // Still signed in afterwards = a revert (the sign-out undone by the slow refresh).
-async function signOutTrial(opts, user, idx, stats) {
+async function signOutTrial(opts, user, idx, stats, canRetry) {
   const { client: c, ok } = await signInChecked(opts, user, stats.problems, stats);
   if (!ok) {
     stats.signinFailures++;
@@ -826,12 +851,13 @@ async function signOutTrial(opts, user, idx, stats) {
     return r;
   });
   await sleep(20);
+  const t0 = Date.now();
   const out = doSignOut(opts, c).then((r) => {
     order.push("signout");
+    stats.updateMs.push(Date.now() - t0);
     return r;
   });
   const [rs, ro] = await Promise.all([slow, out]);
-  if (order[0] !== "signout") stats.slowFirst++;
   countLines(stats, "slow", rs.setCookies);
   countLines(stats, "signout", ro.setCookies);
   if (setCookieNames(rs.setCookies).some(isSessionCookieName)) stats.slowCarriedSession++;
@@ -844,6 +870,13 @@ async function signOutTrial(opts, user, idx, stats) {
     stats.signoutFailures++;
     stats.problems.push(`trial ${idx}: sign-out status=${ro.status} session deletes=${deletes}`);
   }
+  if (order[0] !== "signout") {
+    if (canRetry) {
+      stats.retried++;
+      return true;
+    }
+    stats.slowFirst++;
+  }
   const s = await c.session();
   const left = c.jar.sessionNames();
   if (s?.user?.name === user && valueOf(opts, s) === initialValue(opts, user)) stats.reverts++;
@@ -853,6 +886,7 @@ async function signOutTrial(opts, user, idx, stats) {
     stats.problems.push(`trial ${idx}: after the race: user=${s?.user?.name ?? null} session cookies=${JSON.stringify(left)}`);
   }
   if (opts.verbose) console.error(`trial ${idx}: order=${order.join(",")} signedInAgain=${Boolean(s?.user)}`);
+  return false;
 }
 
 async function signOutRace(opts, stats, { wrongPwOk, forwardedOk, forwardedSeen }) {
@@ -866,7 +900,7 @@ async function signOutRace(opts, stats, { wrongPwOk, forwardedOk, forwardedSeen 
     workers.push(
       (async () => {
         for (let i = 0; i < share; i++) {
-          await signOutTrial(opts, `${opts.user}${w}x${i}`, `${w}.${i}`, stats);
+          for (let k = 0; await signOutTrial(opts, `${opts.user}${w}x${i}r${k}`, `${w}.${i}`, stats, k < RETRIES); k++);
           ran++;
         }
       })().catch((e) => {
@@ -894,6 +928,8 @@ async function signOutRace(opts, stats, { wrongPwOk, forwardedOk, forwardedSeen 
     lostSession: stats.lost,
     slowRespCarriedSessionCookie: stats.slowCarriedSession,
     slowCompletedFirst: stats.slowFirst,
+    retriedUnraced: stats.retried,
+    signoutMs: msFigures(stats.updateMs),
     sessionLines: stats.sessionLines,
     cookieNames: [...opts.cookieNamesSeen].sort(),
   };
@@ -958,6 +994,8 @@ async function main() {
     slidingAdvanced: 0,
     slidingGainedMs: 0,
     notPersisted: 0,
+    updateMs: [],
+    retried: 0,
     sessionLines: {},
     problems: [],
   };
@@ -997,7 +1035,7 @@ async function main() {
         // (the CSRF token guards only next-auth/react's update route)
         if (w === 0 && opts.updateVia === "session" && opts.csrfToken && !(await checkBadCsrf(opts, client, stats.problems))) csrfOk = false;
         for (let i = 0; i < share; i++) {
-          await trial(opts, client, `${w}.${i}`, stats);
+          for (let k = 0; await trial(opts, client, `${w}.${i}`, stats, k < RETRIES); k++);
           ran++;
         }
         if (opts.idleMs > 0 && !(await checkAfterIdle(opts, client, w, stats.problems))) idleOk = false;
@@ -1033,6 +1071,8 @@ async function main() {
     lostSession: stats.lost,
     slowRespCarriedSessionCookie: stats.slowCarriedSession,
     slowCompletedFirst: stats.slowFirst,
+    retriedUnraced: stats.retried,
+    updateMs: msFigures(stats.updateMs),
     sessionGetRefreshed: stats.sessionGetRefreshed,
     ...(opts.slidingChecks > 0 && {
       slidingChecks: stats.slidingChecks,

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# End-to-end proof for cookieguard: two real Next.js 16 + NextAuth apps (v4 pages router,
-# v5/Auth.js app router with middleware in proxy.js and server actions), each raced
-# directly and behind four cookieguards: strip and guard mode, each with the app's
-# secret in its environment and without it (plus --mode report as a control).
+# End-to-end proof for cookieguard: real apps with NextAuth / Auth.js, each raced directly
+# and behind four cookieguards: strip and guard mode, each with the app's secret in its
+# environment and without it. Two Next.js 16 + NextAuth apps with routes under /api/auth
+# (v4 pages router; v5/Auth.js app router with middleware in proxy.js and server
+# actions; plus --mode report as a control, replicas and the HTTPS stage), and three
+# Auth.js apps with routes under /auth: Next.js 16 + next-auth 5 with basePath "/auth"
+# (the official example's setup), SvelteKit + @auth/sveltekit, Express + @auth/express.
+# Every cookieguard runs as a new user starts it: --listen, --upstream, --mode, no
+# configuration file.
 #
 #   bash tests/e2e/run.sh
 #
@@ -12,19 +17,32 @@
 #   RACE_TRIALS        race trials per case through each cookieguard (default 50)
 #   RACE_CONTROL_TRIALS trials of the controls (direct to Next.js, report mode; default
 #                      10: they only have to show that the race reverts)
-#   RACE_SLOW_MS       delay of the slow session-reading request (default 600)
+#   RACE_SLOW_MS       delay of the slow session-reading request (default 1000: the
+#                      racing update, two requests, has to finish within it while four
+#                      checks share the two cores; the figures' updateMs show how long
+#                      it took, slowCompletedFirst in how many trials it did not)
+#   RACE_CONTROL_SLOW_MS the same for the controls (default 1500: the update, two
+#                      requests, must finish within it even when both cores are busy)
 #   RACE_PARALLEL      independent signed-in clients per race run (default 10; Next.js
 #                      is CPU-bound on 2 cores beyond that)
 #   RACE_CHUNKED_TRIALS trials with a chunked (name.0, name.1) session cookie (default 50)
+#   RACE_SIGNOUT_TRIALS sign-out race trials through each cookieguard (default 20: each
+#                      trial signs a user in first)
 #   BROWSER_ATTEMPTS   browser attempts per app and target (default 4)
 #   BROWSER_SLOW_MS    delay of the page's slow fetches (default 1500)
 #   CHROMIUM_PATH      default /usr/bin/chromium (Debian package `chromium`)
 #   E2E_SKIP_BROWSER=1 skip the browser checks (they are then not counted)
-#   E2E_REBUILD=1      always run `next build`
+#   E2E_REBUILD=1      always build the apps (`next build`, `vite build`)
 #   E2E_TLS=0          skip the HTTPS stage (its checks are then not counted)
 #   E2E_TLS_ONLY=1     run only the HTTPS stage's checks (every server still starts)
+#   E2E_WORKERS        checks run side by side (default 4; see "The checks run from one
+#                      work queue" below)
+#   E2E_SERIAL=1       one check at a time (E2E_WORKERS=1)
 #
-# Scale-out: for each app, two guard-mode replicas behind an nginx round robin,
+# tests/e2e is one npm workspace (package.json "workspaces", one package-lock.json):
+# `npm ci` runs once there, when node_modules is missing or older than the lockfile.
+#
+# Scale-out: for v4 and v5, two guard-mode replicas behind an nginx round robin,
 # once with in-memory stores (the control: reverts) and once sharing one
 # redis-server (no reverts). Needs Debian's nginx and redis-server.
 #
@@ -65,6 +83,14 @@
 # itself (profile, seed 002) or a GET /api/auth/session?value= read by the jwt callback
 # (session-get, seed 001) writes one session line like any refresh: only the secret
 # shows that its claims changed.
+# The update column "signout" is the sign-out race instead (race.mjs --scenario signout):
+# a slow request leaves with the session, the user signs out, the slow response arrives
+# last. Directly the user is signed in again; through cookieguard ("none") every user
+# stays signed out.
+# The /auth apps (next-example, sveltekit, express) must need nothing but their route
+# prefix being Auth.js's other default: all four columns are "none". The sign-out race
+# in sveltekit signs in and out through the form actions its docs teach (POST /signin,
+# POST /signout: page routes, not under /auth).
 read -r -d '' EXPECTATIONS <<'TABLE' || true
 # app case                  update       slow        auth     bytes  strip+  strip-      guard+  guard-
 v4    session               session      route       api      0      none    none        none    none
@@ -78,8 +104,21 @@ v5    session-vs-authroute  session      auth-route  api      0      none    non
 v5    action                action       route       api      0      none    none        none    none
 v5    actions-only          action       action      actions  0      none    none        none    none
 v5    action-vs-authroute   action       auth-route  api      0      none    none        none    none
+v4    signout               signout      route       api      0      none    none        none    none
+v5    signout               signout      route       api      0      none    none        none    none
+next-example session        session      route       api      0      none    none        none    none
+next-example signout        signout      route       api      0      none    none        none    none
+sveltekit session           session      route       api      0      none    none        none    none
+sveltekit signout           signout      route       actions  0      none    none        none    none
+express  session            session      route       api      0      none    none        none    none
+express  signout            signout      route       api      0      none    none        none    none
 TABLE
 PROXIES=(strip-secret strip-nosecret guard-secret guard-nosecret)   # the columns, in order
+# The apps (tests/e2e/app-<name>). v4 and v5 also get the report-mode control, the
+# replicas and the HTTPS stage.
+APPS=(v4 v5 next-example sveltekit express)
+# Where each app's Auth.js routes are.
+declare -A AUTH_BASE=([v4]=/api/auth [v5]=/api/auth [next-example]=/auth [sveltekit]=/auth [express]=/auth)
 
 set -euo pipefail
 
@@ -90,10 +129,12 @@ cd "$ROOT"
 BIN="${COOKIEGUARD_BIN:-target/debug/cookieguard}"
 case "$BIN" in /*) ;; *) BIN="$ROOT/$BIN" ;; esac
 RACE_TRIALS="${RACE_TRIALS:-50}"
-RACE_SLOW_MS="${RACE_SLOW_MS:-600}"
+RACE_SLOW_MS="${RACE_SLOW_MS:-1000}"
 RACE_PARALLEL="${RACE_PARALLEL:-10}"
 RACE_CONTROL_TRIALS="${RACE_CONTROL_TRIALS:-10}"
+RACE_CONTROL_SLOW_MS="${RACE_CONTROL_SLOW_MS:-1500}"
 RACE_CHUNKED_TRIALS="${RACE_CHUNKED_TRIALS:-50}"
+RACE_SIGNOUT_TRIALS="${RACE_SIGNOUT_TRIALS:-20}"
 BROWSER_ATTEMPTS="${BROWSER_ATTEMPTS:-4}"
 BROWSER_SLOW_MS="${BROWSER_SLOW_MS:-1500}"
 TLS_ON="${E2E_TLS:-1}"
@@ -172,6 +213,35 @@ wait_http() {
   log "$name did not answer $url within 60 s"
   return 1
 }
+# wait_many NAME PID URL [NAME PID URL ...]: wait_http for many servers at once, in one
+# node process; logs those that never answered and sets WAIT_FAILED to their names
+# (space-separated, each between spaces)
+wait_many() {
+  local out
+  out="$(node -e '
+const a = process.argv.slice(1), items = [];
+for (let i = 0; i + 2 < a.length; i += 3) items.push({ name: a[i], pid: Number(a[i + 1]), url: a[i + 2] });
+const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const deadline = Date.now() + 60000;
+Promise.all(items.map(async (it) => {
+  while (Date.now() < deadline) {
+    if (!alive(it.pid)) return `${it.name} ${it.name} (pid ${it.pid}) exited before answering ${it.url}`;
+    try {
+      await fetch(it.url, { redirect: "manual", signal: AbortSignal.timeout(5000) });
+      return null;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return `${it.name} ${it.name} did not answer ${it.url} within 60 s`;
+})).then((rs) => rs.filter(Boolean).forEach((r) => console.log(r)));' "$@")"
+  WAIT_FAILED=" "
+  local line
+  while read -r line; do
+    [ -n "$line" ] || continue
+    WAIT_FAILED+="${line%% *} "
+    log "${line#* }"
+  done <<<"$out"
+}
 
 # ---------------------------------------------------------------- install
 need_ci() {
@@ -180,36 +250,57 @@ need_ci() {
   [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ] && return 0
   return 1
 }
-for dir in "$HERE" "$HERE/app-v4" "$HERE/app-v5"; do
-  if need_ci "$dir"; then
-    log "npm ci in ${dir#"$ROOT"/}"
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >"$LOG_DIR/npm-ci-$(basename "$dir").log" 2>&1) || {
-      tail -n 30 "$LOG_DIR/npm-ci-$(basename "$dir").log" >&2
-      log "npm ci failed in $dir"
-      exit 1
-    }
-  fi
-done
-
-# ---------------------------------------------------------------- build (one at a time)
-need_build() {
-  local dir="$1"
-  [ "${E2E_REBUILD:-0}" = 1 ] && return 0
-  [ ! -f "$dir/.next/BUILD_ID" ] && return 0
-  [ -n "$(cd "$dir" && find . \( -path ./node_modules -o -path ./.next \) -prune -o -type f -newer .next/BUILD_ID -print | head -n 1)" ]
+# one install for every app: tests/e2e is an npm workspace (app-v4 and app-v5 pin other
+# next / next-auth versions than the rest; npm nests those under app-*/node_modules)
+if need_ci "$HERE"; then
+  log "npm ci in ${HERE#"$ROOT"/} (workspaces: ${APPS[*]/#/app-})"
+  (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error >"$LOG_DIR/npm-ci.log" 2>&1) || {
+    tail -n 30 "$LOG_DIR/npm-ci.log" >&2
+    log "npm ci failed in $HERE"
+    exit 1
+  }
+fi
+# next_bin DIR: the `next` an app resolves (nested when its version is not the hoisted one)
+next_bin() {
+  node -e 'console.log(require.resolve("next/dist/bin/next", { paths: [process.argv[1]] }))' "$1"
 }
-for app in app-v4 app-v5; do
-  if need_build "$HERE/$app"; then
-    log "next build $app"
-    (cd "$HERE/$app" && node_modules/.bin/next build >"$LOG_DIR/build-$app.log" 2>&1) || {
-      tail -n 40 "$LOG_DIR/build-$app.log" >&2
-      log "next build failed for $app"
-      exit 1
-    }
-  else
-    log "$app: build is up to date"
+
+# ---------------------------------------------------------------- build
+# Each app is built when its build is missing or older than one of its sources or the
+# lockfile: the three Next.js apps (`next build`, two at a time at most) and the SvelteKit
+# app (`vite build`, adapter-node: build/); Express runs its sources as they are.
+declare -A BUILD_STAMP=([v4]=.next/BUILD_ID [v5]=.next/BUILD_ID [next-example]=.next/BUILD_ID [sveltekit]=build/handler.js)
+need_build() {
+  local dir="$HERE/app-$1" stamp="${BUILD_STAMP[$1]}"
+  [ "${E2E_REBUILD:-0}" = 1 ] && return 0
+  [ ! -f "$dir/$stamp" ] && return 0
+  [ "$HERE/package-lock.json" -nt "$dir/$stamp" ] && return 0
+  [ -n "$(cd "$dir" && find . \( -path ./node_modules -o -path ./.next -o -path ./build -o -path ./.svelte-kit \) -prune -o -type f -newer "$stamp" -print | head -n 1)" ]
+}
+build_app() {
+  local app="$1" dir="$HERE/app-$1"
+  if ! need_build "$app"; then
+    log "app-$app: build is up to date"
+    return 0
   fi
-done
+  log "building app-$app"
+  if [ "$app" = sveltekit ]; then
+    (cd "$dir" && node "$HERE/node_modules/vite/bin/vite.js" build >"$LOG_DIR/build-app-$app.log" 2>&1)
+  else
+    (cd "$dir" && node "$(next_bin "$dir")" build >"$LOG_DIR/build-app-$app.log" 2>&1)
+  fi || {
+    tail -n 40 "$LOG_DIR/build-app-$app.log" >&2
+    log "build failed for app-$app"
+    return 1
+  }
+}
+# two queues side by side (a Next.js build alone does not keep both cores busy)
+build_status=0
+{ build_app v4 && build_app v5; } &
+build_a=$!
+{ build_app next-example && build_app sveltekit; } || build_status=1
+wait "$build_a" || build_status=1
+[ "$build_status" = 0 ] || exit 1
 
 # ---------------------------------------------------------------- proxy binary
 if [ ! -x "$BIN" ] && [ -z "${COOKIEGUARD_BIN:-}" ] && [ -f "$ROOT/Cargo.toml" ]; then
@@ -251,19 +342,19 @@ fi
 read -r P_V4 P_V5 P_SS4 P_SN4 P_GS4 P_GN4 P_R4 P_SS5 P_SN5 P_GS5 P_GN5 P_R5 P_REDIS \
   P_MA4 P_MB4 P_SA4 P_SB4 P_LM4 P_LS4 P_MA5 P_MB5 P_SA5 P_SB5 P_LM5 P_LS5 TLS_PORT_LIST < <(node -e '
 const net = require("net");
-Promise.all(Array.from({ length: 25 + 16 }, () => new Promise((ok, ko) => {
+Promise.all(Array.from({ length: 25 + 16 + 15 }, () => new Promise((ok, ko) => {
   const s = net.createServer(); s.once("error", ko);
   s.listen(0, "127.0.0.1", () => ok(s));
 }))).then((ss) => {
   console.log(ss.map((s) => s.address().port).join(" "));
   ss.forEach((s) => s.close());
 });')
-declare -A SECRET=(
-  [v4]="$(node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))')"
-  [v5]="$(node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))')"
-)
+declare -A SECRET=()
+for app in "${APPS[@]}"; do
+  SECRET[$app]="$(node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))')"
+done
 # the variable each app (and a cookieguard "with the secret") reads it from
-declare -A SECRET_VAR=([v4]=NEXTAUTH_SECRET [v5]=AUTH_SECRET)
+declare -A SECRET_VAR=([v4]=NEXTAUTH_SECRET [v5]=AUTH_SECRET [next-example]=AUTH_SECRET [sveltekit]=AUTH_SECRET [express]=AUTH_SECRET)
 
 # HTTPS stage layout, per (terminator, app): the `next start` (same build) whose
 # NEXTAUTH_URL / AUTH_URL is the terminator's public https:// URL, the strip and the
@@ -295,6 +386,13 @@ TLS_DIR="$LOG_DIR/tls"
 # ---------------------------------------------------------------- servers
 declare -A APP_URL=([v4]="http://127.0.0.1:$P_V4" [v5]="http://127.0.0.1:$P_V5")
 declare -A APP_UP=([v4]=0 [v5]=0)
+# the /auth apps: one app port and four cookieguard ports each, after the HTTPS stage's 16
+i=16
+for app in next-example sveltekit express; do
+  APP_URL[$app]="http://127.0.0.1:${TLS_PORTS[i]}"
+  APP_UP[$app]=0
+  i=$((i + 1))
+done
 # PROXY_URL[app-proxy], PROXY_UP[app-proxy] for proxy in PROXIES and "report"
 declare -A PROXY_URL=(
   [v4-strip-secret]="http://127.0.0.1:$P_SS4" [v4-strip-nosecret]="http://127.0.0.1:$P_SN4"
@@ -304,14 +402,33 @@ declare -A PROXY_URL=(
   [v5-guard-secret]="http://127.0.0.1:$P_GS5" [v5-guard-nosecret]="http://127.0.0.1:$P_GN5"
   [v5-report]="http://127.0.0.1:$P_R5"
 )
+for app in next-example sveltekit express; do
+  for proxy in "${PROXIES[@]}"; do
+    PROXY_URL[$app-$proxy]="http://127.0.0.1:${TLS_PORTS[i]}"
+    i=$((i + 1))
+  done
+done
 declare -A PROXY_UP=()
 PROXY_PIDS=()
+# Extra race.mjs / browser.mjs arguments for the direct controls: the SvelteKit app
+# (adapter-node) takes its origin from X-Forwarded-Proto/-Host (PROTOCOL_HEADER,
+# HOST_HEADER: adapter-node's setting behind a reverse proxy; without them it assumes
+# https), so the direct client sends what a plain forwarding proxy would.
+declare -A DIRECT_ARGS=()
+DIRECT_ARGS[sveltekit]="--header|X-Forwarded-Proto: http|--header|X-Forwarded-Host: ${APP_URL[sveltekit]#http://}"
 
-for app in v4 v5; do
-  start "app-$app on ${APP_URL[$app]#http://}" "$LOG_DIR/app-$app.log" \
-    env "${SECRET_VAR[$app]}=${SECRET[$app]}" AUTH_TRUST_HOST=true \
-    "$HERE/app-$app/node_modules/.bin/next" start "$HERE/app-$app" -p "${APP_URL[$app]##*:}" -H 127.0.0.1
-  declare "PID_$app=$STARTED_PID"
+declare -A APP_PID=()
+for app in "${APPS[@]}"; do
+  port="${APP_URL[$app]##*:}"
+  envs=(env "${SECRET_VAR[$app]}=${SECRET[$app]}" AUTH_TRUST_HOST=true)
+  case "$app" in
+    sveltekit) cmd=(env PORT="$port" HOST=127.0.0.1 PROTOCOL_HEADER=x-forwarded-proto HOST_HEADER=x-forwarded-host
+      node "$HERE/app-sveltekit/build") ;;
+    express) cmd=(node "$HERE/app-express/server.js" --port "$port" --host 127.0.0.1) ;;
+    *) cmd=(node "$(next_bin "$HERE/app-$app")" start "$HERE/app-$app" -p "$port" -H 127.0.0.1) ;;
+  esac
+  start "app-$app on ${APP_URL[$app]#http://}" "$LOG_DIR/app-$app.log" "${envs[@]}" "${cmd[@]}"
+  APP_PID[$app]=$STARTED_PID
 done
 # the HTTPS stage's apps start now too (they are waited for further down)
 if [ "$TLS_ON" = 1 ] && [ -z "$TLS_MISSING" ]; then
@@ -326,17 +443,21 @@ if [ "$TLS_ON" = 1 ] && [ -z "$TLS_MISSING" ]; then
       fi
       start "app-$app behind $term (${TLS_PUBLIC_URL[$key]}) on ${TLS_APP_URL[$key]#http://}" "$LOG_DIR/app-$key.log" \
         env "${url_env[@]}" "${SECRET_VAR[$app]}=${SECRET[$app]}" \
-        "$HERE/app-$app/node_modules/.bin/next" start "$HERE/app-$app" -p "${TLS_APP_URL[$key]##*:}" -H 127.0.0.1
+        node "$(next_bin "$HERE/app-$app")" start "$HERE/app-$app" -p "${TLS_APP_URL[$key]##*:}" -H 127.0.0.1
       TLS_APP_PID[$key]=$STARTED_PID
     done
   done
 fi
-wait_http app-v4 "$PID_v4" "${APP_URL[v4]}/api/auth/csrf" && APP_UP[v4]=1
-wait_http app-v5 "$PID_v5" "${APP_URL[v5]}/api/auth/csrf" && APP_UP[v5]=1
+waits=()
+for app in "${APPS[@]}"; do waits+=("app-$app" "${APP_PID[$app]}" "${APP_URL[$app]}${AUTH_BASE[$app]}/providers"); done
+wait_many "${waits[@]}"
+for app in "${APPS[@]}"; do [[ "$WAIT_FAILED" == *" app-$app "* ]] || APP_UP[$app]=1; done
 
 # start_guard APP PROXY: cookieguard PROXY (strip|guard-secret|nosecret, or report) in
 # front of app APP. "-secret": the app's secret in cookieguard's environment, under the
 # name the app reads it from; "-nosecret" and report: none of the names cookieguard reads.
+# No configuration file: each runs as a new user starts it. Started all at once, then
+# waited for all at once.
 start_guard() {
   local app="$1" proxy="$2" mode="${2%%-*}" url="${PROXY_URL[$1-$2]}"
   local envs=(env -u AUTH_SECRET -u NEXTAUTH_SECRET -u COOKIEGUARD_SESSION_SECRET)
@@ -345,18 +466,38 @@ start_guard() {
     "$LOG_DIR/cookieguard-$app-$proxy.log" \
     "${envs[@]}" "$BIN" --listen "${url#http://}" --upstream "${APP_URL[$app]}" --mode "$mode"
   PROXY_PIDS+=("$STARTED_PID")
-  wait_http "cookieguard-$app-$proxy" "$STARTED_PID" "$url/api/auth/csrf"
+  GUARD_PID[$app-$proxy]=$STARTED_PID
 }
+declare -A GUARD_PID=()
 HAVE_GUARD_MODE=0
 if [ "$HAVE_PROXY" = 1 ] && "$BIN" --help 2>/dev/null | grep -qE '^ +- guard:'; then
   HAVE_GUARD_MODE=1
 fi
+guard_list() { # APP: the cookieguards in front of it
+  local proxy
+  for proxy in "${PROXIES[@]}" report; do
+    [ "$proxy" = report ] && [ "$1" != v4 ] && [ "$1" != v5 ] && continue
+    [ "${proxy%%-*}" = guard ] && [ "$HAVE_GUARD_MODE" = 0 ] && continue
+    echo "$proxy"
+  done
+}
 if [ "$HAVE_PROXY" = 1 ]; then
-  for app in v4 v5; do
+  for app in "${APPS[@]}"; do
     [ "${APP_UP[$app]}" = 1 ] || continue
-    for proxy in "${PROXIES[@]}" report; do
-      [ "${proxy%%-*}" = guard ] && [ "$HAVE_GUARD_MODE" = 0 ] && continue
-      start_guard "$app" "$proxy" && PROXY_UP[$app-$proxy]=1
+    for proxy in $(guard_list "$app"); do start_guard "$app" "$proxy"; done
+  done
+  waits=()
+  for app in "${APPS[@]}"; do
+    [ "${APP_UP[$app]}" = 1 ] || continue
+    for proxy in $(guard_list "$app"); do
+      waits+=("cookieguard-$app-$proxy" "${GUARD_PID[$app-$proxy]}" "${PROXY_URL[$app-$proxy]}${AUTH_BASE[$app]}/providers")
+    done
+  done
+  wait_many "${waits[@]}"
+  for app in "${APPS[@]}"; do
+    [ "${APP_UP[$app]}" = 1 ] || continue
+    for proxy in $(guard_list "$app"); do
+      [[ "$WAIT_FAILED" == *" cookieguard-$app-$proxy "* ]] || PROXY_UP[$app-$proxy]=1
     done
   done
 fi
@@ -395,7 +536,7 @@ EOF
   NO_COLOR=1 RUST_LOG="${RUST_LOG:-info}" start "cookieguard replica $name on 127.0.0.1:$port" "$LOG_DIR/$name.log" \
     env -u AUTH_SECRET -u NEXTAUTH_SECRET -u COOKIEGUARD_SESSION_SECRET "$BIN" --config "$config" --listen "127.0.0.1:$port" --upstream "${APP_URL[$app]}"
   PROXY_PIDS+=("$STARTED_PID")
-  wait_http "$name" "$STARTED_PID" "http://127.0.0.1:$port/api/auth/csrf"
+  waits+=("$name" "$STARTED_PID" "http://127.0.0.1:$port/api/auth/csrf")
 }
 
 if [ -z "$SCALE_MISSING" ]; then
@@ -426,14 +567,24 @@ if [ -z "$SCALE_MISSING" ]; then
   start "nginx round robin" "$LOG_DIR/nginx.log" \
     nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/logs/error.log"
   NGINX_PID=$STARTED_PID
+  # every replica and balancer at once, then one wait for all of them
+  waits=()
   for app in v4 v5; do
     [ "${APP_UP[$app]}" = 1 ] || continue
     for store in memory redis; do
       key="$app-$store"
       read -r a b <<<"${REPLICAS[$key]}"
-      start_replica "$app" "$store" "$a" "replica-$key-a" &&
-        start_replica "$app" "$store" "$b" "replica-$key-b" &&
-        wait_http "nginx $key" "$NGINX_PID" "${BALANCER_URL[$key]}/api/auth/csrf" &&
+      start_replica "$app" "$store" "$a" "replica-$key-a"
+      start_replica "$app" "$store" "$b" "replica-$key-b"
+      waits+=("nginx-$key" "$NGINX_PID" "${BALANCER_URL[$key]}/api/auth/csrf")
+    done
+  done
+  wait_many "${waits[@]}"
+  for app in v4 v5; do
+    [ "${APP_UP[$app]}" = 1 ] || continue
+    for store in memory redis; do
+      key="$app-$store"
+      [[ "$WAIT_FAILED" == *" replica-$key-a "* || "$WAIT_FAILED" == *" replica-$key-b "* || "$WAIT_FAILED" == *" nginx-$key "* ]] ||
         SCALE_UP[$key]=1
     done
   done
@@ -555,7 +706,7 @@ start_tls_guard() {
     env -u AUTH_SECRET -u NEXTAUTH_SECRET -u COOKIEGUARD_SESSION_SECRET "${SECRET_VAR[$app]}=${SECRET[$app]}" \
     "$BIN" --config "$TLS_DIR/cookieguard-$term.toml" --listen "${url#http://}" --upstream "${TLS_APP_URL[$key]}" --mode "$mode"
   PROXY_PIDS+=("$STARTED_PID")
-  wait_http "cookieguard-$key-$mode" "$STARTED_PID" "$url/api/auth/csrf"
+  waits+=("cookieguard-$key-$mode" "$STARTED_PID" "$url/api/auth/csrf")
 }
 
 declare -A TLS_CA=([caddy]="$TLS_DIR/caddy/pki/authorities/local/root.crt" [nginx]="$TLS_DIR/nginx/ca.pem")
@@ -582,15 +733,28 @@ if [ "$TLS_ON" = 1 ] && [ -z "$TLS_MISSING" ]; then
   for term in "${TERMINATORS[@]}"; do
     printf 'trusted_proxies = ["%s/32"]\n' "${TLS_PEER[$term]}" >"$TLS_DIR/cookieguard-$term.toml"
   done
+  waits=()
+  for term in "${TERMINATORS[@]}"; do
+    for app in v4 v5; do waits+=("app-$term-$app" "${TLS_APP_PID[$term-$app]}" "${TLS_APP_URL[$term-$app]}/api/auth/csrf"); done
+  done
+  wait_many "${waits[@]}"
+  waits=()
   for term in "${TERMINATORS[@]}"; do
     for app in v4 v5; do
       key="$term-$app"
-      wait_http "app-$key" "${TLS_APP_PID[$key]}" "${TLS_APP_URL[$key]}/api/auth/csrf" && TLS_APP_UP[$key]=1
+      [[ "$WAIT_FAILED" == *" app-$key "* ]] || TLS_APP_UP[$key]=1
       if [ "${TLS_APP_UP[$key]}" = 1 ] && [ "$HAVE_PROXY" = 1 ] && [ "$HAVE_GUARD_MODE" = 1 ]; then
-        for mode in strip guard; do
-          start_tls_guard "$term" "$app" "$mode" && TLS_GUARD_UP[$key-$mode]=1
-        done
+        for mode in strip guard; do start_tls_guard "$term" "$app" "$mode"; done
       fi
+    done
+  done
+  wait_many "${waits[@]}"
+  for term in "${TERMINATORS[@]}"; do
+    for app in v4 v5; do
+      for mode in strip guard; do
+        [ "${TLS_APP_UP[$term-$app]}" = 1 ] && [ "$HAVE_PROXY" = 1 ] && [ "$HAVE_GUARD_MODE" = 1 ] &&
+          [[ "$WAIT_FAILED" != *" cookieguard-$term-$app-$mode "* ]] && TLS_GUARD_UP[$term-$app-$mode]=1
+      done
     done
   done
   # Node trusts both CAs (NODE_EXTRA_CA_CERTS is read when a node process starts)
@@ -677,26 +841,39 @@ elif [ ! -x "$CHROMIUM_PATH" ]; then
 fi
 
 # race_case_args UPDATE SLOW AUTH BYTES TRIALS: race.mjs arguments of one table row
+# (UPDATE "signout": the sign-out race)
 race_case_args() {
-  CASE_ARGS=(--update-via "$1" --slow-via "$2" --auth-via "$3" --trials "$5")
+  if [ "$1" = signout ]; then
+    CASE_ARGS=(--scenario signout --slow-via "$2" --auth-via "$3" --trials "$5")
+  else
+    CASE_ARGS=(--update-via "$1" --slow-via "$2" --auth-via "$3" --trials "$5")
+  fi
   [ "$4" != 0 ] && CASE_ARGS+=(--value-bytes "$4")
   return 0
 }
+# direct_args APP: DIRECT_ARGS[APP] as an array (DIRECT)
+direct_args() {
+  DIRECT=()
+  [ -n "${DIRECT_ARGS[$1]:-}" ] && IFS='|' read -r -a DIRECT <<<"${DIRECT_ARGS[$1]}"
+  return 0
+}
 
+# race_checks APP CASE: one case of the table: reverts directly, then as the table says
+# through each cookieguard
 race_checks() {
-  local app="$1" up="${APP_UP[$1]}" d="${APP_URL[$1]}"
+  local app="$1" up="${APP_UP[$1]}" d="${APP_URL[$1]}" want="$2"
   local row_app name update slow auth bytes e1 e2 e3 e4 trials control proxy expect i
-  local cols ok lim extra
-  # 1. every case of the table: reverts directly, then as the table says through
-  #    each cookieguard
+  local cols ok lim extra DIRECT
+  direct_args "$app"
   while read -r row_app name update slow auth bytes e1 e2 e3 e4; do
-    [ "$row_app" = "$app" ] || continue
+    [ "$row_app" = "$app" ] && [ "$name" = "$want" ] || continue
     trials="$RACE_TRIALS"
     control="$RACE_CONTROL_TRIALS"
     [ "$bytes" != 0 ] && { trials="$RACE_CHUNKED_TRIALS"; control=$((RACE_CHUNKED_TRIALS < RACE_CONTROL_TRIALS ? RACE_CHUNKED_TRIALS : RACE_CONTROL_TRIALS)); }
+    [ "$update" = signout ] && { trials="$RACE_SIGNOUT_TRIALS"; control=$((RACE_SIGNOUT_TRIALS < RACE_CONTROL_TRIALS ? RACE_SIGNOUT_TRIALS : RACE_CONTROL_TRIALS)); }
     race_case_args "$update" "$slow" "$auth" "$bytes" "$control"
     check_if "$up" "app-$app did not start" "race-$app-$name-direct" \
-      "${RACE[@]}" "${CASE_ARGS[@]}" --base "$d" --app "$app" --target direct --expect reverts
+      "${RACE[@]}" "${CASE_ARGS[@]}" "${DIRECT[@]}" --slow-ms "$RACE_CONTROL_SLOW_MS" --base "$d" --app "$app" --target direct --expect reverts
     race_case_args "$update" "$slow" "$auth" "$bytes" "$trials"
     cols=("$e1" "$e2" "$e3" "$e4")
     for i in 0 1 2 3; do
@@ -715,17 +892,22 @@ race_checks() {
         [ "$proxy" = strip-secret ] && extra+=(--idle-ms 5500 --sliding-checks 3)
         [ "${proxy%%-*}" = guard ] && extra+=(--sliding-checks 3 --expect-sliding)
       fi
-      [ "${proxy%%-*}" = guard ] && [ "$expect" = none ] && extra+=(--expect-refresh)
+      [ "${proxy%%-*}" = guard ] && [ "$expect" = none ] && [ "$update" != signout ] && extra+=(--expect-refresh)
       ok=$((APP_UP[$app] && ${PROXY_UP[$app-$proxy]:-0}))
       check_if "$ok" "cookieguard $proxy for app-$app is not running" "${lim[@]}" "race-$app-$name-$proxy" \
         "${RACE[@]}" "${CASE_ARGS[@]}" --base "${PROXY_URL[$app-$proxy]}" --app "$app" "${extra[@]}"
     done
   done <<<"$EXPECTATIONS"
-  # 2. control: cookieguard --mode report strips nothing, so the race reverts again
+}
+
+# control_checks APP (v4, v5): the report-mode control and the replicas
+control_checks() {
+  local app="$1"
+  # 1. control: cookieguard --mode report strips nothing, so the race reverts again
   check_if "$((APP_UP[$app] && ${PROXY_UP[$app-report]:-0}))" "cookieguard --mode report for app-$app is not running" \
     "race-$app-session-report-mode" \
-    "${RACE[@]}" --trials "$RACE_CONTROL_TRIALS" --base "${PROXY_URL[$app-report]}" --app "$app" --target cookieguard-report-mode --expect reverts
-  # 3. two guard-mode replicas behind a round robin: in-memory stores miss
+    "${RACE[@]}" --trials "$RACE_CONTROL_TRIALS" --slow-ms "$RACE_CONTROL_SLOW_MS" --base "${PROXY_URL[$app-report]}" --app "$app" --target cookieguard-report-mode --expect reverts
+  # 2. two guard-mode replicas behind a round robin: in-memory stores miss
   #    updates made through the other replica (reverts); a shared Redis does not
   if [ -n "$SCALE_MISSING" ]; then
     fail_check "race-$app-replicas-memory" "$SCALE_MISSING"
@@ -733,7 +915,7 @@ race_checks() {
     fail_check "race-$app-chunked-replicas-redis" "$SCALE_MISSING"
   else
     check_if "${SCALE_UP[$app-memory]}" "memory replicas for app-$app are not running" "race-$app-replicas-memory" \
-      "${RACE[@]}" --trials "$RACE_CONTROL_TRIALS" --base "${BALANCER_URL[$app-memory]}" --app "$app" --target replicas-memory-store --expect reverts
+      "${RACE[@]}" --trials "$RACE_CONTROL_TRIALS" --slow-ms "$RACE_CONTROL_SLOW_MS" --base "${BALANCER_URL[$app-memory]}" --app "$app" --target replicas-memory-store --expect reverts
     check_if "${SCALE_UP[$app-redis]}" "Redis replicas for app-$app are not running" "race-$app-replicas-redis" \
       "${RACE[@]}" --trials "$RACE_TRIALS" --base "${BALANCER_URL[$app-redis]}" --app "$app" --target replicas-redis-store --expect-refresh --sliding-checks 3 --expect-sliding --expect none
     check_if "${SCALE_UP[$app-redis]}" "Redis replicas for app-$app are not running" "race-$app-chunked-replicas-redis" \
@@ -742,12 +924,13 @@ race_checks() {
 }
 
 browser_checks() {
-  local app="$1" up="${APP_UP[$1]}" d="${APP_URL[$1]}" proxy ok
+  local app="$1" up="${APP_UP[$1]}" d="${APP_URL[$1]}" proxy ok DIRECT
+  direct_args "$app"
   # a real browser: update() lost directly, kept through cookieguard (with the
   # secret); v5 also signs in, updates and signs out through server actions only,
-  # through every cookieguard, with the secret and without
-  local flows=(react)
-  [ "$app" = v5 ] && flows+=(actions)
+  # through every cookieguard, with the secret and without. (--flow react: the app's
+  # page at /, whatever its framework.)
+  local flows=("${2:-react}")
   local flow tag proxies
   for flow in "${flows[@]}"; do
     tag="browser-$app"
@@ -759,7 +942,7 @@ browser_checks() {
     case "$BROWSER_OK" in
       1)
         check_if "$up" "app-$app did not start" "$tag-direct" \
-          "${BROWSER[@]}" --flow "$flow" --base "$d" --app "$app" --target direct --expect revert
+          "${BROWSER[@]}" --flow "$flow" "${DIRECT[@]}" --base "$d" --app "$app" --target direct --expect revert
         for proxy in "${proxies[@]}"; do
           ok=$((APP_UP[$app] && ${PROXY_UP[$app-$proxy]:-0}))
           check_if "$ok" "cookieguard $proxy for app-$app is not running" "$tag-$proxy" \
@@ -797,7 +980,7 @@ tls_race_checks() {
   for term in "${TERMINATORS[@]}"; do
     key="$term-$app"
     check_if "$(tls_ok "$term" "$app" app)" "$(tls_why "$term" "$app")" "tls-$key-direct" \
-      "${RACE[@]}" --trials "$RACE_CONTROL_TRIALS" --base "${TLS_PUBLIC_URL[$key]}" --header "X-E2E-Upstream: app" \
+      "${RACE[@]}" --trials "$RACE_CONTROL_TRIALS" --slow-ms "$RACE_CONTROL_SLOW_MS" --base "${TLS_PUBLIC_URL[$key]}" --header "X-E2E-Upstream: app" \
       --app "$app" --target "$term-direct" --expect reverts
     for mode in strip guard; do
       extra=(--check-forwarded --forwarded-for "127.0.0.1, ${TLS_PEER[$term]}"
@@ -833,29 +1016,110 @@ tls_browser_checks() {
   done
 }
 
-# Two lanes side by side: each Next.js server is one mostly single-threaded process,
-# so this uses both cores. The v5 races take longest; the v4 races and then every
-# browser check share the other lane. The HTTPS stage has its own app servers: its
-# races go to the v5 lane, its browser checks to the other. E2E_SERIAL=1 runs
+# Warm-up, not counted: a Next.js server loads each route's code on its first request,
+# and the first requests of a fresh Node process run slowly; two short races against
+# each app directly, side by side, so that the first checks do not pay for that.
+warm=()
+for app in "${APPS[@]}"; do
+  [ "${APP_UP[$app]}" = 1 ] || continue
+  direct_args "$app"
+  "${RACE[@]}" --trials 2 --parallel 2 "${DIRECT[@]}" --base "${APP_URL[$app]}" --app "$app" --target warm-up \
+    >"$LOG_DIR/warm-up-$app.out" 2>&1 &
+  warm+=("$!")
+done
+for pid in "${warm[@]}"; do wait "$pid" || true; done
+log "warm-up done"
+
+# The checks run from one work queue, E2E_WORKERS (4) at a time. A unit is one case of
+# the table (its five checks), an app's browser checks, the report/replica controls, or
+# the HTTPS stage's races or browser checks. Each app server is one mostly
+# single-threaded process, and a race's update has to finish within the slow request's
+# window, so a worker takes the first unit whose app server is not busy with another
+# race unit (v5: two; the HTTPS stage's servers count as one per app); a browser unit (few
+# requests) may share its app with a race unit but not with another browser unit, and
+# at most two browser units run at once. The queue is ordered longest app first (v5 has
+# the most cases), each app's browser units before its races. E2E_SERIAL=1 runs
 # everything in turn.
-lane_v4() {
-  if [ "$TLS_ONLY" != 1 ]; then race_checks v4; browser_checks v4; browser_checks v5; fi
-  if [ "$TLS_ON" = 1 ]; then tls_browser_checks; fi
+# v5 has the most cases by far: two of its race units may run at once (its server stays
+# well below one core), so that it does not become the whole run's tail.
+declare -A QUEUE_CAP=([v5]=2)
+QUEUE="$LOG_DIR/queue"
+: >"$QUEUE"
+: >"$QUEUE.busy"
+queue_add() { # KEY UNIT...: KEY = the app server it keeps busy
+  local key="$1"
+  shift
+  printf '%s|%s\n' "$key" "$*" >>"$QUEUE"
 }
-lane_v5() {
-  if [ "$TLS_ONLY" != 1 ]; then race_checks v5; fi
-  if [ "$TLS_ON" = 1 ]; then tls_race_checks v4; tls_race_checks v5; fi
-}
-for lane in lane_v4 lane_v5; do
-  if [ "${E2E_SERIAL:-0}" = 1 ]; then
-    "$lane"
-  else
-    (
-      trap '[ -n "$CHECK_PID" ] && kill -TERM "$CHECK_PID" 2>/dev/null; exit 143' TERM
-      "$lane"
-    ) &
-    LOOP_PIDS+=("$!")
+queue_app() { # APP: its browser units (v5: also the server-action flow), race units, controls
+  local app="$1" row_app name
+  if [ "$TLS_ONLY" != 1 ]; then
+    [ "$app" = v5 ] && queue_add "browser-$app" browser_checks v5 actions
+    queue_add "browser-$app" browser_checks "$app"
+    while read -r row_app name _; do
+      [ "$row_app" = "$app" ] && queue_add "$app" race_checks "$app" "$name"
+    done <<<"$EXPECTATIONS"
+    if [ "$app" = v4 ] || [ "$app" = v5 ]; then queue_add "$app" control_checks "$app"; fi
   fi
+  if [ "$TLS_ON" = 1 ] && { [ "$app" = v4 ] || [ "$app" = v5 ]; }; then
+    [ "$app" = v5 ] && queue_add browser-tls-v5 tls_browser_checks
+    queue_add "tls-$app" tls_race_checks "$app"
+  fi
+}
+for app in v5 v4 next-example sveltekit express; do queue_app "$app"; done
+# take_unit: under the lock, prints the first unit whose app is free ("" when the queue
+# is empty, "-" when every remaining unit waits for a busy app) and marks its app busy
+take_unit() {
+  exec 9>"$QUEUE.lock"
+  flock 9
+  local line key unit n=0 browsers
+  [ -s "$QUEUE" ] || return 0
+  browsers=$(grep -c '^browser$' "$QUEUE.busy" || true)
+  while IFS= read -r line; do
+    n=$((n + 1))
+    key="${line%%|*}"
+    unit="${line#*|}"
+    [ "$(grep -cxF "$key" "$QUEUE.busy" || true)" -ge "${QUEUE_CAP[$key]:-1}" ] && continue
+    case "$unit" in browser_checks* | tls_browser_checks) [ "$browsers" -ge 2 ] && continue ;; esac
+    sed -i "${n}d" "$QUEUE"
+    echo "$key" >>"$QUEUE.busy"
+    case "$unit" in browser_checks* | tls_browser_checks) echo browser >>"$QUEUE.busy" ;; esac
+    echo "$key|$unit"
+    return 0
+  done <"$QUEUE"
+  echo -
+}
+release_unit() { # KEY UNIT: the unit is done
+  (
+    flock 9
+    awk -v key="$1" -v browser="$([[ "$2" == *browser_checks* ]] && echo 1)" '
+      $0 == key && !k { k = 1; next }
+      $0 == "browser" && browser && !b { b = 1; next }
+      { print }' "$QUEUE.busy" >"$QUEUE.busy.new"
+    mv "$QUEUE.busy.new" "$QUEUE.busy"
+  ) 9>"$QUEUE.lock"
+}
+worker() {
+  local got unit
+  while :; do
+    got=$(take_unit)
+    case "$got" in
+      "") return 0 ;;
+      -) sleep 0.2; continue ;;   # every remaining unit's app is busy: poll again
+    esac
+    unit="${got#*|}"
+    $unit
+    release_unit "${got%%|*}" "$unit"
+  done
+}
+WORKERS="${E2E_WORKERS:-4}"
+[ "${E2E_SERIAL:-0}" = 1 ] && WORKERS=1
+for _ in $(seq 1 "$WORKERS"); do
+  (
+    trap '[ -n "$CHECK_PID" ] && kill -TERM "$CHECK_PID" 2>/dev/null; exit 143' TERM
+    worker
+  ) &
+  LOOP_PIDS+=("$!")
 done
 for pid in "${LOOP_PIDS[@]}"; do wait "$pid" || true; done
 LOOP_PIDS=()
