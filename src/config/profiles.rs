@@ -29,9 +29,21 @@ pub struct ProfileInEffect {
 impl ProfileInEffect {
     /// Its own routes at each of its base paths, in order.
     pub fn routes(&self) -> Vec<AllowRule> {
+        self.routes_by_base()
+            .into_iter()
+            .map(|(_, rule)| rule)
+            .collect()
+    }
+
+    /// [`ProfileInEffect::routes`], each with the base path it sits under.
+    pub fn routes_by_base(&self) -> Vec<(&BasePath, AllowRule)> {
         self.base_paths
             .iter()
-            .flat_map(|base| base.rules(self.profile.routes()))
+            .flat_map(|base| {
+                base.rules(self.profile.routes())
+                    .into_iter()
+                    .map(move |rule| (base, rule))
+            })
             .collect()
     }
 

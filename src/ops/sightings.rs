@@ -35,12 +35,11 @@ impl Sightings {
     pub fn new(config: &Config) -> Sightings {
         let profiles = config.profiles();
         let (_, owners) = config.allow_rules();
+        // The same rules, in the same order, as the policy's (Config::allow_rules).
         let mut rule_bases = Vec::new();
         for (profile, in_effect) in profiles.iter().enumerate() {
-            for base in &in_effect.base_paths {
-                for _ in in_effect.profile.routes() {
-                    rule_bases.push(Some((profile, base.to_string())));
-                }
+            for (base, _) in in_effect.routes_by_base() {
+                rule_bases.push(Some((profile, base.to_string())));
             }
         }
         // The rules are the profiles' own only when the file wrote none.
