@@ -208,31 +208,29 @@ async fn pipelined_requests_are_answered_in_order_before_and_after_parking() {
 
 #[tokio::test]
 async fn requests_that_race_the_parking_are_never_lost() {
-    // Each request is sent the moment the previous answer is read, whole or
-    // in two writes, so its bytes meet the connection at every point of
-    // going idle and parking. All of them are answered, exactly once.
+    // An idle connection is parked after 10 ms. Each request here follows
+    // the previous answer after 0 to 14 ms, whole or in two writes, so its
+    // bytes meet the connection at every point of going idle, parking and
+    // being parked. All of them are answered, exactly once.
     let proxy = start_proxy(config_for(echo_upstream().await)).await;
     let mut connections = Vec::new();
-    for client in 0..4 {
+    for client in 0..4u64 {
         let addr = proxy.addr;
         connections.push(tokio::spawn(async move {
             let mut stream = TcpStream::connect(addr).await.unwrap();
-            for n in 0..150 {
+            for n in 0..60u64 {
+                let pause = (n * 7 + client * 3) % 15;
+                if pause > 0 {
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
                 let request = get(&format!("/{client}/{n}"));
-                match n % 3 {
-                    0 => stream.write_all(request.as_bytes()).await.unwrap(),
-                    1 => {
-                        let (a, b) = request.split_at(7);
-                        stream.write_all(a.as_bytes()).await.unwrap();
-                        tokio::task::yield_now().await;
-                        stream.write_all(b.as_bytes()).await.unwrap();
-                    }
-                    _ => {
-                        let (a, b) = request.split_at(request.len() - 2);
-                        stream.write_all(a.as_bytes()).await.unwrap();
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                        stream.write_all(b.as_bytes()).await.unwrap();
-                    }
+                if n % 2 == 0 {
+                    stream.write_all(request.as_bytes()).await.unwrap();
+                } else {
+                    let (a, b) = request.split_at(7);
+                    stream.write_all(a.as_bytes()).await.unwrap();
+                    tokio::task::yield_now().await;
+                    stream.write_all(b.as_bytes()).await.unwrap();
                 }
                 assert_eq!(
                     read_response(&mut stream).await,

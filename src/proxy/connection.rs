@@ -6,37 +6,43 @@
 //! connection alternates between two states:
 //!
 //! - **parked**: the bare `TcpStream`, waiting for readability with no
-//!   buffer (`TcpStream::readable`), at most `timeouts.client_idle`
-//!   (`client_header` before the first request, counted from the accept);
+//!   buffer (`TcpStream::readable`), until `timeouts.client_idle` after the
+//!   end of the previous response (for the first request: `client_header`
+//!   after the accept);
 //! - **served**: bytes arrived, so a fresh hyper HTTP/1 connection
-//!   (`serve_connection(..).with_upgrades()`, boxed) serves them. As soon as
-//!   it is idle again (its last response written and flushed, hyper waiting
-//!   for the next request head, no byte of it read, at least one request
-//!   served in this burst) it is shut down with `graceful_shutdown` (which
-//!   closes only an idle hyper connection), the socket is taken back with
-//!   `into_parts`, and whatever hyper had read ahead (`read_buf`, say a
-//!   pipelined request) is handed to the next burst in front of the socket
-//!   ([`ClientIo`]'s rewind), which starts at once instead of parking.
+//!   (`serve_connection(..).with_upgrades()`, boxed) serves them, with its
+//!   header read timeout (`client_header`) running from that first byte.
+//!   Once it has been idle for [`PARK_AFTER`] (its last response written and
+//!   flushed, hyper waiting for the next request head with no byte of it
+//!   read, at least one request served) it is shut down with
+//!   `graceful_shutdown` (which closes an idle hyper connection at once,
+//!   without a byte), the socket is taken back with `into_parts`, and
+//!   whatever hyper had read ahead (`read_buf`: a pipelined request, say) is
+//!   put in front of the socket for the next burst ([`ClientIo`]), which then
+//!   starts at once instead of parking.
 //!
-//! "hyper waits for a request head" is known exactly: hyper arms its header
-//! read timer (`header_read_timeout`, our `client_header`) when, and only
-//! when, it starts reading a request head, and calls the service as soon as
-//! one is parsed; [`HeadTimer`] and [`Handler`] note both.
+//! "hyper waits for a request head" is known exactly, not guessed: hyper
+//! arms its header read timer when, and only when, it starts reading a
+//! request head, and calls the service as soon as one is parsed;
+//! [`HeadTimer`] and [`Handler`] note both. A connection in the middle of a
+//! request body is never idle, so the rest of a body can never be read as a
+//! new request.
 //!
 //! Cleartext HTTP/2 (prior knowledge, told by the connection preface in the
-//! first 24 bytes) is served by hyper's HTTP/2 connection for its whole life,
-//! as before: h2 multiplexes and keeps its own state.
+//! first 24 bytes, as hyper-util's auto builder does) is served by one hyper
+//! HTTP/2 connection for its whole life, as before.
 //!
 //! On drain (SIGTERM), a parked connection closes at once; a served one gets
 //! hyper's graceful shutdown (an idle one closes, a busy one finishes its
-//! exchange) and is never parked again.
+//! exchange and closes) and is never parked again.
 
 use std::convert::Infallible;
 use std::future::{Future, poll_fn};
 use std::io;
+use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -50,10 +56,18 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio::time::Instant as TokioInstant;
 use tracing::debug;
 
 use super::handler::{Peer, Proxy, ResponseBody};
 use crate::ops::metrics::Metrics;
+
+/// How long a hyper connection stays idle before it is shut down and the
+/// socket parked. A connection whose next request comes sooner (a busy
+/// client, a pool in front under load) keeps its hyper connection, buffers
+/// and cached header map; creating them again costs about 7,000
+/// instructions, a sixth of a request (`bench/instructions.sh`).
+const PARK_AFTER: Duration = Duration::from_millis(10);
 
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -82,6 +96,8 @@ struct Client {
     head_bytes: AtomicBool,
     /// At least one request was parsed by the current hyper connection.
     served: AtomicBool,
+    /// Request heads parsed on this connection (wrapping).
+    heads: AtomicU32,
     /// The last read from the socket would have blocked.
     read_blocked: AtomicBool,
     /// The last write to the socket would have blocked: hyper still holds
@@ -99,6 +115,7 @@ impl Client {
             awaiting_head: AtomicBool::new(false),
             head_bytes: AtomicBool::new(false),
             served: AtomicBool::new(false),
+            heads: AtomicU32::new(0),
             read_blocked: AtomicBool::new(false),
             write_blocked: AtomicBool::new(false),
             parking: AtomicBool::new(false),
@@ -125,6 +142,8 @@ impl Client {
     fn head_parsed(&self) {
         self.awaiting_head.store(false, Relaxed);
         self.served.store(true, Relaxed);
+        self.heads
+            .store(self.heads.load(Relaxed).wrapping_add(1), Relaxed);
     }
 
     /// Whether the hyper connection can be shut down and the socket parked
@@ -264,97 +283,107 @@ impl AsyncWrite for ClientIo {
 
 /// How a burst (one hyper HTTP/1 connection) ended.
 enum Burst {
-    /// Idle: the socket and the bytes read ahead, for the next burst.
-    Parked(TcpStream, Bytes),
+    /// Idle since the instant given: the socket and the bytes read ahead,
+    /// for the next burst.
+    Parked(TcpStream, Bytes, TokioInstant),
     /// Closed, failed, upgraded, or drained: the connection is over.
     Over,
 }
 
 /// Serves one accepted client connection until it closes, times out, is
 /// upgraded, or the drain closes it; `held` (the connection's slot and
-/// metric) is dropped then.
+/// metric) is dropped then. `first_deadline`: the accept plus
+/// `client_header`.
+///
+/// A parked connection's task holds this future's state: what lives across
+/// its waits is kept small (the hyper connection and its builder are made
+/// per burst, the HTTP/2 path is boxed).
 pub(super) async fn serve<G: Send>(
-    stream: TcpStream,
-    accepted: Instant,
-    peer: Peer,
+    mut stream: TcpStream,
+    first_deadline: Instant,
+    peer: SocketAddr,
     proxy: Arc<ArcSwap<Proxy>>,
     settings: Arc<Settings>,
     mut drain: watch::Receiver<bool>,
     held: G,
 ) {
     let _held = held;
-    let client = Arc::new(Client::new(peer));
+    let client = Arc::new(Client::new(Peer::new(peer)));
     let handler = Handler {
         proxy,
         client: Arc::clone(&client),
     };
+    // Made once and polled wherever the connection waits: a new one per
+    // wait costs a registration each time.
+    let mut drained = pin!(drain.changed());
 
-    // The first request has `client_header` from the accept, as hyper's
-    // header timer alone would give it, for the preface read and its head.
-    let first_deadline = accepted + settings.client_header;
+    // One timer per connection: first the first request's `client_header`
+    // (from the accept, as hyper's header timer alone would give it); while
+    // served, when to park an idle hyper connection; while parked, when
+    // `client_idle` is over. Moving it later is an atomic store while it has
+    // not fired.
+    let mut timer = pin!(tokio::time::sleep_until(first_deadline.into()));
     let first = tokio::select! {
-        read = tokio::time::timeout_at(first_deadline.into(), read_preface(&stream)) => read,
-        _ = drain.changed() => return,
-    };
-    let (prefix, is_h2) = match first {
-        Ok(Ok(Some(read))) => read,
-        Ok(Ok(None)) => return,
-        Ok(Err(error)) => {
-            debug!(%error, "reading the first bytes failed");
+        read = read_preface(&stream) => read,
+        () = timer.as_mut() => {
+            debug!("no request within the header timeout");
             return;
         }
-        Err(_) => {
-            debug!("no request within the header timeout");
+        _ = drained.as_mut() => return,
+    };
+    let (prefix, is_h2) = match first {
+        Ok(Some(read)) => read,
+        Ok(None) => return,
+        Err(error) => {
+            debug!(%error, "reading the first bytes failed");
             return;
         }
     };
     if is_h2 {
-        serve_h2(stream, prefix, handler, drain).await;
+        // Boxed: its state would otherwise widen every connection's task.
+        Box::pin(serve_h2(stream, prefix, handler, drained)).await;
         return;
     }
 
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(HeadTimer(Arc::clone(&client)))
-        // Keep 1000 headers (hyper's default is 100) so large cookie sets pass.
-        .max_headers(1000)
-        .header_read_timeout(
-            first_deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1)),
-        );
-    let mut stream = stream;
+    let mut header_timeout = first_deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1));
     let mut rewind = prefix;
-    // One timer for every idle wait, moved forward each time (cheap while
-    // it has not fired).
-    let mut idle_timer = pin!(tokio::time::sleep(settings.client_idle));
     loop {
-        match burst(&builder, stream, rewind, &handler, &mut drain).await {
+        let idle_since = match burst(
+            header_timeout,
+            stream,
+            rewind,
+            &handler,
+            timer.as_mut(),
+            drained.as_mut(),
+        )
+        .await
+        {
             Burst::Over => return,
-            Burst::Parked(socket, read_ahead) => {
+            Burst::Parked(socket, read_ahead, idle_since) => {
                 stream = socket;
                 rewind = read_ahead;
+                idle_since
             }
-        }
-        builder.header_read_timeout(settings.client_header);
+        };
+        header_timeout = settings.client_header;
         if !rewind.is_empty() {
             // A request is already under way (pipelined): serve it at once.
             continue;
         }
-        idle_timer
-            .as_mut()
-            .reset(tokio::time::Instant::now() + settings.client_idle);
+        timer.as_mut().reset(idle_since + settings.client_idle);
         let _idle = settings.metrics.connection_idle();
         tokio::select! {
             biased;
-            _ = drain.changed() => return,
+            _ = drained.as_mut() => return,
             ready = stream.readable() => {
                 if let Err(error) = ready {
                     debug!(%error, "idle connection failed");
                     return;
                 }
             }
-            () = idle_timer.as_mut() => {
+            () = timer.as_mut() => {
                 debug!("idle connection closed after client_idle");
                 return;
             }
@@ -388,14 +417,15 @@ async fn read_preface(stream: &TcpStream) -> io::Result<Option<(Bytes, bool)>> {
     }
 }
 
-/// Serves requests with one hyper HTTP/1 connection until it is idle (then
-/// hands the socket back) or over.
+/// Serves requests with one hyper HTTP/1 connection until it has been idle
+/// for [`PARK_AFTER`] (then hands the socket back) or is over.
 async fn burst(
-    builder: &http1::Builder,
+    header_timeout: Duration,
     stream: TcpStream,
     rewind: Bytes,
     handler: &Handler,
-    drain: &mut watch::Receiver<bool>,
+    mut timer: Pin<&mut tokio::time::Sleep>,
+    mut drained: Pin<&mut impl Future>,
 ) -> Burst {
     let client = &handler.client;
     client.begin_burst();
@@ -406,34 +436,50 @@ async fn burst(
     };
     // Boxed, so a parked connection's task does not keep its room.
     let mut connection = Box::new(
-        builder
+        http1::Builder::new()
+            .timer(HeadTimer(Arc::clone(client)))
+            .header_read_timeout(header_timeout)
+            // Keep 1000 headers (hyper's default is 100) so large cookie sets pass.
+            .max_headers(1000)
             .serve_connection(TokioIo::new(io), handler.clone())
             .with_upgrades(),
     );
-    let mut drained = pin!(drain.changed());
     let mut draining = false;
     let mut parking = false;
+    // The idle period the timer is armed for, by the count of request heads
+    // before it.
+    let mut armed_after: Option<u32> = None;
+    let mut idle_since = TokioInstant::now();
     let result = poll_fn(|cx| {
         loop {
             if let Poll::Ready(result) = Pin::new(&mut *connection).poll(cx) {
                 return Poll::Ready(result);
             }
-            if !draining && drained.as_mut().poll(cx).is_ready() {
-                draining = true;
-                if !parking {
-                    Pin::new(&mut *connection).graceful_shutdown();
-                    continue;
-                }
+            if draining || parking {
+                return Poll::Pending;
             }
-            if !draining && !parking && client.idle() {
-                parking = true;
-                client.parking.store(true, Relaxed);
-                // hyper closes an idle connection at once, without a byte
-                // written or read, and without shutting the socket down.
+            if drained.as_mut().poll(cx).is_ready() {
+                draining = true;
                 Pin::new(&mut *connection).graceful_shutdown();
                 continue;
             }
-            return Poll::Pending;
+            if !client.idle() {
+                return Poll::Pending;
+            }
+            let heads = client.heads.load(Relaxed);
+            if armed_after != Some(heads) {
+                armed_after = Some(heads);
+                idle_since = TokioInstant::now();
+                timer.as_mut().reset(idle_since + PARK_AFTER);
+            }
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            parking = true;
+            client.parking.store(true, Relaxed);
+            // hyper closes an idle connection at once, without a byte
+            // written or read, and without shutting the socket down.
+            Pin::new(&mut *connection).graceful_shutdown();
         }
     })
     .await;
@@ -448,17 +494,17 @@ async fn burst(
         return Burst::Over;
     };
     let io = parts.io.into_inner();
-    let read_ahead = if io.rewind.is_empty() {
-        parts.read_buf
-    } else if parts.read_buf.is_empty() {
-        io.rewind
+    // Copied, even when empty: `read_buf` is a view into hyper's whole read
+    // buffer (8 KiB or more), which it would keep alive.
+    let read_ahead = if parts.read_buf.is_empty() && io.rewind.is_empty() {
+        Bytes::new()
     } else {
         let mut joined = BytesMut::with_capacity(parts.read_buf.len() + io.rewind.len());
         joined.extend_from_slice(&parts.read_buf);
         joined.extend_from_slice(&io.rewind);
         joined.freeze()
     };
-    Burst::Parked(io.stream, read_ahead)
+    Burst::Parked(io.stream, read_ahead, idle_since)
 }
 
 /// Serves a cleartext HTTP/2 connection for its whole life.
@@ -466,7 +512,7 @@ async fn serve_h2(
     stream: TcpStream,
     prefix: Bytes,
     handler: Handler,
-    mut drain: watch::Receiver<bool>,
+    drained: Pin<&mut impl Future>,
 ) {
     let client = Arc::clone(&handler.client);
     let io = ClientIo {
@@ -481,12 +527,48 @@ async fn serve_h2(
     );
     let result = tokio::select! {
         result = connection.as_mut() => result,
-        _ = drain.changed() => {
+        _ = drained => {
             connection.as_mut().graceful_shutdown();
             connection.await
         }
     };
     if let Err(error) = result {
         debug!(%error, "HTTP/2 connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    /// A parked connection costs its task: the future's state, whatever
+    /// lives across its waits. Nothing large may creep into it.
+    #[tokio::test]
+    async fn a_connections_task_stays_under_a_kibibyte() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, peer) = listener.accept().await.unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let proxy = Proxy::new(&Config::default(), Arc::clone(&metrics));
+        let settings = Settings {
+            client_header: Duration::from_secs(1),
+            client_idle: Duration::from_secs(1),
+            metrics,
+        };
+        let (_drain, drain_signal) = watch::channel(false);
+        let task = serve(
+            stream,
+            Instant::now(),
+            peer,
+            Arc::new(ArcSwap::from_pointee(proxy)),
+            Arc::new(settings),
+            drain_signal,
+            (),
+        );
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 1024, "{size} bytes");
     }
 }

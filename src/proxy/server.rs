@@ -15,7 +15,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::connection::{self, Settings};
-use super::handler::{Peer, Proxy};
+use super::handler::Proxy;
 use crate::config::Config;
 use crate::ops::admin::{self, AdminState};
 use crate::ops::metrics::Metrics;
@@ -81,15 +81,16 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
-        let accepted = Instant::now();
+        // The first request's head is due `client_header` after the accept.
+        let first_deadline = Instant::now() + config.timeouts.client_header;
         if let Err(error) = stream.set_nodelay(true) {
             debug!(%error, "could not set TCP_NODELAY");
         }
         let open = metrics.connection_opened();
         tokio::spawn(connection::serve(
             stream,
-            accepted,
-            Peer::new(peer),
+            first_deadline,
+            peer,
             Arc::clone(&current),
             Arc::clone(&settings),
             drain_signal.clone(),
