@@ -26,7 +26,8 @@ use crate::ops::metrics::Metrics;
 ///
 /// Each configuration received on `reloads` replaces the running one
 /// atomically: requests already under way finish with the configuration they
-/// started with. The listen addresses and `max_connections` need a restart.
+/// started with. The listen addresses, `max_connections` and the client
+/// timeouts (`client_header`, `client_idle`) need a restart.
 pub async fn run(
     listener: TcpListener,
     admin: Option<TcpListener>,
@@ -124,9 +125,11 @@ async fn apply_reloads(
         if config.listen != running.listen
             || config.admin_listen != running.admin_listen
             || config.max_connections != running.max_connections
+            || config.timeouts.client_header != running.timeouts.client_header
+            || config.timeouts.client_idle != running.timeouts.client_idle
         {
             warn!(
-                "listen, admin_listen and max_connections keep their running values until a restart"
+                "listen, admin_listen, max_connections, timeouts.client_header and timeouts.client_idle keep their running values until a restart"
             );
         }
         let previous = current.load_full();
