@@ -26,10 +26,7 @@ N1=${N1:-200}
 N2=${N2:-2200}
 MODE=${MODE:-strip}
 need nginx nginx curl curl valgrind valgrind python3 python3
-if [ -z "${BIN:-}" ]; then
-    cargo build --release
-    BIN=$ROOT/target/release/cookieguard
-fi
+release_bin
 
 BENCH_TMP=$(mktemp -d /tmp/cookieguard-instr.XXXXXX)
 UP_PORT=""

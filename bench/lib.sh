@@ -148,9 +148,9 @@ EOF
 
 # nginx as the reverse proxy to compare with: keep-alive pool of 64 to the
 # upstream, every Set-Cookie hidden (the closest nginx has to stripping).
-# Usage: proxy_conf PREFIX PORT UPSTREAM_PORT
+# Usage: proxy_conf PREFIX PORT UPSTREAM_PORT [WORKER_CONNECTIONS]
 proxy_conf() {
-    local prefix=$1 port=$2 up_port=$3 user_line=""
+    local prefix=$1 port=$2 up_port=$3 worker_connections=${4:-4096} user_line=""
     [ "$(id -u)" -eq 0 ] && user_line="user root;"
     mkdir -p "$prefix/logs"
     cat >"$prefix/nginx.conf" <<EOF
@@ -159,7 +159,7 @@ daemon off;
 worker_processes 2;
 pid $prefix/nginx.pid;
 error_log $prefix/logs/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections $worker_connections; }
 http {
     access_log off;
     keepalive_requests 1000000;
@@ -187,6 +187,68 @@ http {
 }
 EOF
 }
+# HAProxy as a reverse proxy to compare with: 2 threads, idle server
+# connections shared by every client (http-reuse always, like nginx's pool),
+# every Set-Cookie deleted. Usage: haproxy_conf PREFIX PORT UPSTREAM_PORT
+haproxy_conf() {
+    local prefix=$1 port=$2 up_port=$3
+    mkdir -p "$prefix"
+    cat >"$prefix/haproxy.cfg" <<EOF
+global
+    nbthread 2
+    maxconn 4096
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+frontend proxy
+    bind 127.0.0.1:$port
+    default_backend app
+backend app
+    http-response del-header Set-Cookie
+    server app 127.0.0.1:$up_port
+EOF
+}
+
+# Caddy as a reverse proxy to compare with: its defaults (GOMAXPROCS = the
+# CPUs), 64 idle upstream connections kept (nginx's `keepalive 64`), every
+# Set-Cookie removed, no admin endpoint, no HTTPS (its autosave goes to the
+# temp dir).
+# Usage: caddy_conf PREFIX PORT UPSTREAM_PORT
+caddy_conf() {
+    local prefix=$1 port=$2 up_port=$3
+    mkdir -p "$prefix/data" "$prefix/config"
+    cat >"$prefix/Caddyfile" <<EOF
+{
+    admin off
+    auto_https off
+}
+http://127.0.0.1:$port {
+    reverse_proxy 127.0.0.1:$up_port {
+        header_down -Set-Cookie
+        transport http {
+            keepalive_idle_conns_per_host 64
+        }
+    }
+}
+EOF
+}
+
+# Sets BIN to the cookieguard binary: BIN when given (no build), else a
+# `cargo build --release` in CARGO_TARGET_DIR (default target/).
+release_bin() {
+    if [ -z "${BIN:-}" ]; then
+        echo "== cargo build --release"
+        (cd "$ROOT" && cargo build --release)
+        BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/cookieguard
+    fi
+    [ -x "$BIN" ] || die "$BIN is not an executable"
+}
+
 # Peak and current resident memory of a PID, in KiB.
 vm_hwm() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 vm_rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }

@@ -30,12 +30,7 @@ THREADS=${THREADS:-2}
 
 need nginx nginx wrk wrk curl curl perf linux-perf
 
-if [ -z "${BIN:-}" ]; then
-    echo "== cargo build --release"
-    cargo build --release
-    BIN=$ROOT/target/release/cookieguard
-fi
-[ -x "$BIN" ] || die "$BIN is not an executable"
+release_bin
 
 BENCH_TMP=$(mktemp -d /tmp/cookieguard-prof.XXXXXX)
 UP_PORT="" NGINX_PORT="" CG_PORT=""

@@ -30,9 +30,7 @@ SHARE=${SHARE:-70}
 OUT=${OUT:-$ROOT/bench/results/soak.txt}
 need redis-server redis-server redis-cli redis-tools node nodejs
 
-echo "== cargo build --release"
-cargo build --release
-BIN=$ROOT/target/release/cookieguard
+release_bin
 TMP=$(mktemp -d /tmp/cookieguard-soak.XXXXXX)
 UP_PORT="" CG_PORT="" REDIS_PORT=""
 free_port UP_PORT

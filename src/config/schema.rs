@@ -172,9 +172,17 @@ pub struct Timeouts {
     /// Node's 5 s keep-alive timeout so Next.js never closes one under us.
     #[serde(with = "positive_duration")]
     pub pool_idle: Duration,
-    /// Time a client has to send its request headers (slowloris guard).
+    /// Time a client has to send its request headers (slowloris guard):
+    /// from the accept for a connection's first request, from its first
+    /// byte for later ones.
     #[serde(with = "positive_duration")]
     pub client_header: Duration,
+    /// How long a keep-alive connection may wait for its next request, from
+    /// the end of the previous response. Longer than the idle time of the
+    /// connection pools in front (nginx 60 s, Caddy 2 min), so they always
+    /// close an idle connection first.
+    #[serde(with = "positive_duration")]
+    pub client_idle: Duration,
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
@@ -188,6 +196,7 @@ impl Default for Timeouts {
             body_idle: Duration::from_secs(60),
             pool_idle: Duration::from_secs(4),
             client_header: Duration::from_secs(30),
+            client_idle: Duration::from_secs(150),
             shutdown_grace: Duration::from_secs(30),
         }
     }

@@ -86,6 +86,7 @@ pub struct Metrics {
     session_profiles: Family<ProfileLabels, Counter>,
     upstream_errors: Family<ErrorKindLabels, Counter>,
     active_connections: Gauge<i64, AtomicI64>,
+    idle_connections: Gauge<i64, AtomicI64>,
     upstream_latency: Histogram,
     guard_store_errors: Family<ErrorKindLabels, Counter>,
     tokens_unreadable: Counter,
@@ -143,6 +144,12 @@ impl Metrics {
             "Open client connections",
             active_connections.clone(),
         );
+        let idle_connections = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "idle_connections",
+            "Open client connections waiting for their next request, with no buffer held (part of active_connections)",
+            idle_connections.clone(),
+        );
         let upstream_latency = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         registry.register(
             "upstream_response_seconds",
@@ -171,6 +178,7 @@ impl Metrics {
             session_cookies,
             upstream_errors,
             active_connections,
+            idle_connections,
             upstream_latency,
         }
     }
@@ -273,6 +281,13 @@ impl Metrics {
         ConnectionGuard(self.active_connections.clone())
     }
 
+    /// Counts a client connection as idle (parked) until the returned guard
+    /// is dropped.
+    pub fn connection_idle(&self) -> ConnectionGuard {
+        self.idle_connections.inc();
+        ConnectionGuard(self.idle_connections.clone())
+    }
+
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
         let mut text = String::new();
@@ -293,7 +308,8 @@ fn reason_label(reason: StripReason) -> &'static str {
     }
 }
 
-/// Decrements `active_connections` when the connection ends.
+/// Decrements `active_connections` (or `idle_connections`) when the
+/// connection ends (or stops idling).
 pub struct ConnectionGuard(Gauge<i64, AtomicI64>);
 
 impl Drop for ConnectionGuard {

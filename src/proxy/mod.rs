@@ -5,6 +5,7 @@
 //! guard memory is asked between the two halves of the decision.
 
 pub mod body;
+mod connection;
 pub mod handler;
 pub mod headers;
 pub mod server;

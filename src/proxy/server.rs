@@ -1,25 +1,21 @@
 //! The listener: accepts connections, serves HTTP/1.1 and cleartext HTTP/2 on
-//! one port, and drains in-flight requests on shutdown.
+//! one port ([`super::connection`]), and drains in-flight requests on shutdown.
 //!
 //! `run(listener, admin, config, shutdown)` takes bound listeners so tests
 //! (and anyone embedding cookieguard) can serve on port 0.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{debug, info, warn};
 
-use super::handler::{Peer, Proxy};
+use super::connection::{self, Settings};
+use super::handler::Proxy;
 use crate::config::Config;
 use crate::ops::admin::{self, AdminState};
 use crate::ops::metrics::Metrics;
@@ -30,7 +26,8 @@ use crate::ops::metrics::Metrics;
 ///
 /// Each configuration received on `reloads` replaces the running one
 /// atomically: requests already under way finish with the configuration they
-/// started with. The listen addresses and `max_connections` need a restart.
+/// started with. The listen addresses, `max_connections` and the client
+/// timeouts (`client_header`, `client_idle`) need a restart.
 pub async fn run(
     listener: TcpListener,
     admin: Option<TcpListener>,
@@ -56,15 +53,14 @@ pub async fn run(
         Arc::clone(&metrics),
         config.clone(),
     ));
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.timeouts.client_header)
-        // Keep 1000 headers (hyper's default is 100) so large cookie sets pass.
-        .max_headers(1000);
-    builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
+    let settings = Arc::new(Settings {
+        client_header: config.timeouts.client_header,
+        client_idle: config.timeouts.client_idle,
+        metrics: Arc::clone(&metrics),
+    });
+    // Every connection holds a receiver: the drain signals it, and is over
+    // when the last one is dropped.
+    let (drain, drain_signal) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
 
     let connection_slots = Arc::new(Semaphore::new(config.max_connections));
@@ -86,39 +82,31 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
+        // The first request's head is due `client_header` after the accept.
+        let first_deadline = Instant::now() + config.timeouts.client_header;
         if let Err(error) = stream.set_nodelay(true) {
             debug!(%error, "could not set TCP_NODELAY");
         }
         let open = metrics.connection_opened();
-        let current = Arc::clone(&current);
-        let client = Arc::new(Peer::new(peer));
-        let service = service_fn(move |request| {
-            // Per request, so a reload reaches keep-alive connections too.
-            let proxy = current.load_full();
-            let client = Arc::clone(&client);
-            // Boxed: hyper keeps room for one request future in every
-            // connection for its whole life, idle or not; a box keeps that
-            // room at a pointer (2.5 KiB less per idle connection) for one
-            // allocation per request.
-            Box::pin(async move { Ok::<_, Infallible>(proxy.handle(request, &client).await) })
-        });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection.into_owned());
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                debug!(%peer, %error, "connection ended with an error");
-            }
-            drop(open);
-            drop(slot);
-        });
+        tokio::spawn(connection::serve(
+            stream,
+            first_deadline,
+            peer,
+            Arc::clone(&current),
+            Arc::clone(&settings),
+            drain_signal.clone(),
+            (open, slot),
+        ));
     }
 
     drop(listener);
+    drop(drain_signal);
     admin_state.draining.store(true, Ordering::Relaxed);
     let grace = config.timeouts.shutdown_grace;
     info!(grace = ?grace, "stopped accepting; draining in-flight requests");
+    drain.send_replace(true);
     tokio::select! {
-        () = graceful.shutdown() => info!("all connections closed"),
+        () = drain.closed() => info!("all connections closed"),
         () = tokio::time::sleep(grace) => warn!(grace = ?grace, "grace period over; closing remaining connections"),
     }
     reloader.abort();
@@ -137,9 +125,11 @@ async fn apply_reloads(
         if config.listen != running.listen
             || config.admin_listen != running.admin_listen
             || config.max_connections != running.max_connections
+            || config.timeouts.client_header != running.timeouts.client_header
+            || config.timeouts.client_idle != running.timeouts.client_idle
         {
             warn!(
-                "listen, admin_listen and max_connections keep their running values until a restart"
+                "listen, admin_listen, max_connections, timeouts.client_header and timeouts.client_idle keep their running values until a restart"
             );
         }
         let previous = current.load_full();
