@@ -323,10 +323,13 @@ impl Config {
         }
     }
 
-    /// Guard memory, in guard and report modes. With a Redis store, call it
-    /// inside a Tokio runtime (the connection manager starts there).
+    /// Guard memory, in every mode: guard and report mode judge refreshes
+    /// by it; strip mode records only authoritative writes in it, so that no
+    /// change from a request a sign-out has ended since signs the user back
+    /// in. With a Redis store, call it inside a Tokio runtime (the connection
+    /// manager starts there).
     pub fn guard_store(&self) -> Option<Arc<GuardStore>> {
-        matches!(self.mode, Mode::Guard | Mode::Report).then(|| {
+        Some({
             let ttl = self.timeouts.response + GUARD_TTL_MARGIN;
             Arc::new(match self.guard.store {
                 StoreKind::Memory => GuardStore::Memory(Guard::new(self.guard.max_entries, ttl)),

@@ -21,7 +21,8 @@ pub use store::GuardStore;
 
 use crate::policy::{Decision, Examined, Policy, RequestFacts, Verdict};
 
-/// The decision and the guard memory it consults (guard and report modes).
+/// The decision and the guard memory it consults (every mode; strip mode
+/// asks it about authoritative writes only).
 #[derive(Debug)]
 pub struct Decider {
     pub policy: Policy,

@@ -12,6 +12,10 @@
 //! Responses of allowed routes (and responses the upstream marks with the
 //! update header) are authoritative writes. Strip mode removes every other
 //! session write; guard mode removes only stale ones (see [`crate::guard`]).
+//! In every mode, a write that would set a session for a request whose
+//! session a sign-out has ended since is removed, however authoritative:
+//! guard memory's [`Verdict::SignedOut`] (strip mode keeps only authoritative
+//! writes in it, so it knows every sign-out).
 
 use std::hash::BuildHasher;
 use std::time::SystemTime;
@@ -264,7 +268,11 @@ impl Policy {
             strip_reason,
             changed_claims,
             token_unreadable,
-            hashes: hasher.map(|hasher| exchange.hashes(hasher)),
+            // Strip mode keeps only authoritative writes in guard memory
+            // (a refresh is stripped without asking it).
+            hashes: hasher
+                .filter(|_| self.mode != Mode::Strip || authority.is_some())
+                .map(|hasher| exchange.hashes(hasher)),
             deletes: exchange.after.is_none(),
         })
     }
@@ -283,7 +291,7 @@ impl Policy {
         let Examined {
             cookies,
             mut authority,
-            strip_reason,
+            mut strip_reason,
             token_unreadable: examined_unreadable,
             deletes,
             ..
@@ -295,6 +303,7 @@ impl Policy {
         let signed_out = verdict == Some(Verdict::SignedOut) && !deletes;
         if signed_out {
             authority = None;
+            strip_reason = Some(StripReason::SignedOut);
         }
         // A change from a request whose session an update had superseded (a
         // `jwt` callback that refreshed an OAuth token, say): it passes, so
