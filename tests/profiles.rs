@@ -25,6 +25,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 fn sample(profile: &dyn Profile) -> &'static str {
     match profile.id() {
         "authjs" => "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..aXY.Y3Q.dGFn",
+        "auth0" => "eyJlbmMiOiJBMjU2R0NNIiwiYWxnIjoiZGlyIn0..aXY.Y3Q.dGFn",
         id => panic!("profile `{id}` has no sample value in tests/profiles.rs"),
     }
 }
@@ -156,9 +157,8 @@ fn names_chunks_and_look_alikes() {
         )]);
         for (family, name) in profile.cookie_names().iter().enumerate() {
             assert_eq!(names.position(name.as_bytes()), Some((family, 0)), "{name}");
-            let parts: Vec<String> = match profile.chunks() {
-                ChunkScheme::DotIndex => (0..3).map(|i| format!("{name}.{i}")).collect(),
-            };
+            let scheme = profile.chunks();
+            let parts: Vec<String> = (0..3).map(|i| scheme.part_name(name, i)).collect();
             for (i, part) in parts.iter().enumerate() {
                 assert_eq!(
                     names.position(part.as_bytes()),
@@ -166,10 +166,13 @@ fn names_chunks_and_look_alikes() {
                     "{part}"
                 );
             }
+            let separator = String::from_utf8(profile.chunks().separator().to_vec()).unwrap();
             for look_alike in [
                 format!("{name}x"),
-                format!("{name}."),
-                format!("{name}.x"),
+                format!("{name}{separator}"),
+                format!("{name}{separator}x"),
+                format!("{name}{separator}1a"),
+                format!("{name}{separator}-1"),
                 format!("x{name}"),
                 name.to_uppercase(),
             ] {

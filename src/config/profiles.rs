@@ -52,10 +52,13 @@ impl ProfileInEffect {
         let mut out = String::new();
         let profile = self.profile;
         let _ = writeln!(out, "# profile {} ({})", profile.id(), profile.name());
+        let chunks = profile.chunks();
         let _ = writeln!(
             out,
-            "#   cookies: {} (chunks .0, .1, …)",
-            self.cookies.join(", ")
+            "#   cookies: {} (chunks {}, {}, …)",
+            self.cookies.join(", "),
+            chunks.part_name("", 0),
+            chunks.part_name("", 1)
         );
         let bases: Vec<String> = self.base_paths.iter().map(BasePath::to_string).collect();
         let _ = writeln!(out, "#   base paths: {}", bases.join(", "));

@@ -71,23 +71,38 @@ fn without_configuration_authjs_routes_are_at_both_of_its_base_paths() {
             "/api/auth/signout",
             "/auth/session",
             "/auth/callback/*",
-            "/auth/signout"
+            "/auth/signout",
+            "/auth/callback",
+            "/auth/logout",
+            "/auth/backchannel-logout",
+            "/auth/access-token",
+            "/auth/login",
+            "/auth/profile",
+            "/auth/connect",
+            "/auth/mfa/**",
+            "/auth/passwordless/**",
+            "/auth/passkey/**",
         ]
     );
-    // Each is the Auth.js profile's own: it speaks for that profile's cookies only.
-    assert_eq!(owners, [Some(0); 6]);
+    // Each is its profile's own (Auth.js's six, then Auth0's ten): it speaks
+    // for that profile's cookies only.
+    assert_eq!(owners[..6], [Some(0); 6]);
+    assert_eq!(owners[6..], [Some(1); 10]);
 }
 
 #[test]
 fn base_path_pins_the_profiles_routes() {
-    let config = parse("base_path = \"/auth/\"").unwrap();
+    let config = parse("base_path = \"/auth/\"\n[session]\nprofiles = [\"authjs\"]\n").unwrap();
     assert_eq!(
         rule_paths(&config),
         ["/auth/session", "/auth/callback/*", "/auth/signout"]
     );
     assert_eq!(config.base_path.map(String::from).as_deref(), Some("/auth"));
-    let root = parse("base_path = \"/\"").unwrap();
+    let root = parse("base_path = \"/\"\n[session]\nprofiles = [\"authjs\"]\n").unwrap();
     assert_eq!(rule_paths(&root), ["/session", "/callback/*", "/signout"]);
+    // Every profile's routes move there.
+    let both = parse("base_path = \"/api/v1/auth\"").unwrap();
+    assert!(rule_paths(&both).contains(&"/api/v1/auth/logout".to_owned()));
 }
 
 #[test]

@@ -13,7 +13,12 @@
 //! - a server action (`POST` with `Next-Action`) whose response writes the
 //!   session twice with different values is the action's own write after the
 //!   middleware's copy (a route wrapped in `auth()` also writes twice, but
-//!   both copies of the old session, and it is no server action).
+//!   both copies of the old session, and it is no server action);
+//! - in a library whose middleware rolls the session and whose only other
+//!   writer is a change (Auth0), any response that writes the session twice
+//!   with different values carries the app's own write.
+//!
+//! Each profile says which of the last two rules hold for it ([`ShapeRules`]).
 
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
@@ -35,6 +40,9 @@ pub enum Change {
     SignOut,
     /// A server action wrote the session after the middleware's copy.
     ActionWrite,
+    /// The app wrote the session after the middleware's roll, in a library
+    /// whose only second write is a change ([`ShapeRules::rewrite_is_change`]).
+    SecondWrite,
 }
 
 impl Change {
@@ -44,6 +52,7 @@ impl Change {
             Change::SignIn => "sign-in",
             Change::SignOut => "sign-out",
             Change::ActionWrite => "server action write",
+            Change::SecondWrite => "second write",
         }
     }
 }
@@ -269,12 +278,15 @@ pub fn classify(
             Err(_) => unreadable = true,
         }
     }
+    let change = match exchange.rewritten {
+        false => None,
+        true if rules.action_rewrite_is_change && action => Some(Change::ActionWrite),
+        true if rules.rewrite_is_change => Some(Change::SecondWrite),
+        true => None,
+    };
     Classified {
         unreadable,
-        ..by(
-            (rules.action_rewrite_is_change && action && exchange.rewritten)
-                .then_some(Change::ActionWrite),
-        )
+        ..by(change)
     }
 }
 
@@ -307,6 +319,7 @@ mod tests {
     /// Auth.js's shape rules: a server action's second write is a change.
     const AUTHJS: ShapeRules = ShapeRules {
         action_rewrite_is_change: true,
+        rewrite_is_change: false,
     };
 
     fn token(value: &str) -> Option<Token<'_>> {
@@ -413,6 +426,21 @@ mod tests {
             classify(&e, true, AUTHJS, None).change,
             Some(Change::ActionWrite)
         );
+        // A library whose only second write is a change (Auth0): any rewrite.
+        let any = ShapeRules {
+            action_rewrite_is_change: true,
+            rewrite_is_change: true,
+        };
+        assert_eq!(
+            classify(&e, false, any, None).change,
+            Some(Change::SecondWrite)
+        );
+        assert_eq!(
+            classify(&e, true, any, None).change,
+            Some(Change::ActionWrite)
+        );
+        let one_write = exchange("OLD", "COPY", false);
+        assert_eq!(classify(&one_write, false, any, None).change, None);
         // Sign-in and sign-out are every profile's.
         for (before, after, expected) in [("", "NEW", Change::SignIn), ("OLD", "", Change::SignOut)]
         {

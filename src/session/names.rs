@@ -103,12 +103,15 @@ impl SessionCookieNames {
     }
 
     /// [`Self::position`] for a cookie whose value is known: a family whose
-    /// profile shares its names with other libraries claims the cookie only
-    /// when the value has its shape (an empty value, a deletion, by name).
+    /// profile shares its base name with other libraries claims a cookie of
+    /// that name only when the value has its shape (an empty value, a
+    /// deletion, by name). Its parts (`name.N`, `name__N`) are claimed by
+    /// name: they hold the middle of a value, and the other libraries that
+    /// use the base name write no parts of it.
     pub fn locate(&self, cookie_name: &[u8], value: &[u8]) -> Option<(usize, u64)> {
         let (index, position) = self.position(cookie_name)?;
         match self.families[index].recogniser {
-            Some(recognises) if !value.is_empty() && !recognises(value) => None,
+            Some(recognises) if position == 0 && !value.is_empty() && !recognises(value) => None,
             _ => Some((index, position)),
         }
     }
@@ -117,7 +120,7 @@ impl SessionCookieNames {
     pub fn locate_set_cookie(&self, line: &[u8]) -> Option<(usize, u64)> {
         let name = set_cookie_name(line);
         let (index, position) = self.position(name)?;
-        if self.families[index].recogniser.is_none() {
+        if position != 0 || self.families[index].recogniser.is_none() {
             return Some((index, position));
         }
         self.locate(name, set_cookie_value(line))

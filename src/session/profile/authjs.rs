@@ -93,6 +93,7 @@ impl Profile for AuthJs {
     fn shape_rules(&self) -> ShapeRules {
         ShapeRules {
             action_rewrite_is_change: true,
+            rewrite_is_change: false,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! file here that implements [`Profile`], its entry in [`SHIPPED`], and its
 //! tests; `tests/profiles.rs` holds the behaviour every profile must show.
 
+pub mod auth0;
 pub mod authjs;
 
 use std::fmt;
@@ -84,26 +85,40 @@ pub trait Opener: fmt::Debug + Send + Sync {
 pub enum ChunkScheme {
     /// `name.0`, `name.1`, … (Auth.js, iron-session 9, Supabase).
     DotIndex,
+    /// `name__0`, `name__1`, … (`@auth0/nextjs-auth0` v4).
+    DoubleUnderscoreIndex,
 }
 
 impl ChunkScheme {
     /// Where a cookie sits in a family with base name `base`: 0 for the base
     /// name itself, N + 1 for part N; `None` when it is not of the family.
     pub fn position(self, base: &[u8], cookie_name: &[u8]) -> Option<u64> {
-        match self {
-            ChunkScheme::DotIndex => match cookie_name.strip_prefix(base)? {
-                [] => Some(0),
-                [b'.', digits @ ..]
-                    if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) =>
-                {
-                    let index = digits.iter().fold(0u64, |n, d| {
-                        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-                    });
-                    Some(index.saturating_add(1))
-                }
-                _ => None,
-            },
+        let rest = cookie_name.strip_prefix(base)?;
+        if rest.is_empty() {
+            return Some(0);
         }
+        let digits = rest.strip_prefix(self.separator())?;
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let index = digits.iter().fold(0u64, |n, d| {
+            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+        });
+        Some(index.saturating_add(1))
+    }
+
+    /// What comes between the base name and a part's index.
+    pub fn separator(self) -> &'static [u8] {
+        match self {
+            ChunkScheme::DotIndex => b".",
+            ChunkScheme::DoubleUnderscoreIndex => b"__",
+        }
+    }
+
+    /// The name of part `index` of the family `base`.
+    pub fn part_name(self, base: &str, index: u64) -> String {
+        let separator = std::str::from_utf8(self.separator()).expect("ASCII");
+        format!("{base}{separator}{index}")
     }
 }
 
@@ -125,12 +140,17 @@ pub struct ShapeRules {
     /// session twice with different values is the action's own write after
     /// the middleware's copy of the old session: a change.
     pub action_rewrite_is_change: bool,
+    /// Any response that writes the session twice with different values is
+    /// a change: the library's middleware rolls the session on every request
+    /// and nothing else writes it but a change (Auth0's `updateSession`, a
+    /// refreshed access token), so a second, different write is the app's own.
+    pub rewrite_is_change: bool,
 }
 
 /// Every profile cookieguard ships, in the order their cookie families are
 /// numbered (a shared store's hashes include that number: new profiles go at
 /// the end).
-pub static SHIPPED: &[&dyn Profile] = &[&authjs::AuthJs];
+pub static SHIPPED: &[&dyn Profile] = &[&authjs::AuthJs, &auth0::Auth0];
 
 /// The shipped profile with this id.
 pub fn find(id: &str) -> Option<&'static dyn Profile> {

@@ -1,4 +1,8 @@
-//! Reader for the encrypted session tokens of NextAuth.js v4 and Auth.js v5.
+//! Readers for session tokens sealed as compact JWEs with `alg` `dir`:
+//! [`TokenReader`] for NextAuth.js v4 and Auth.js v5 (below), [`DirGcmReader`]
+//! for a single HKDF-derived `A256GCM` key (`@auth0/nextjs-auth0` v4), and
+//! [`is_dir_gcm_jwe`], the shape check that tells such a value from other
+//! libraries' values under a shared cookie name. Profiles pick their reader.
 //!
 //! Both write the session as a compact JWE with `"alg":"dir"` (the content key is
 //! derived from the app's secret with HKDF-SHA256):
@@ -245,14 +249,7 @@ struct Header {
 impl TokenReader {
     /// Derives every key: per secret, the v4 key, and per base name the v5 keys.
     pub fn new(secrets: &[Secret], base_names: &[String]) -> TokenReader {
-        let v4 = secrets
-            .iter()
-            .map(|s| {
-                let mut key = Zeroizing::new([0u8; 32]);
-                hkdf_sha256(s.bytes(), b"", V4_INFO, key.as_mut_slice());
-                Aes256Gcm::new((&*key).into())
-            })
-            .collect();
+        let v4 = gcm_keys(secrets, b"", V4_INFO);
         let families = base_names
             .iter()
             .map(|base| {
@@ -311,13 +308,7 @@ impl TokenReader {
             .families
             .get(base)
             .ok_or(TokenError::UnknownBase(base))?;
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(TokenError::Malformed("token too long"));
-        }
-        let [header_b64, key_b64, iv_b64, ct_b64, tag_b64] = split5(token)?;
-        if !key_b64.is_empty() {
-            return Err(TokenError::Malformed("encrypted key present with alg dir"));
-        }
+        let [header_b64, iv_b64, ct_b64, tag_b64] = dir_segments(token)?;
         let b64 = &self.b64;
         let header = parse_header(b64, family, header_b64)?;
 
@@ -332,16 +323,6 @@ impl TokenReader {
 
         let plaintext: &[u8] = match header.enc {
             Enc::Gcm => {
-                let (Ok(iv), Ok(tag)) = (
-                    <&[u8; GCM_IV]>::try_from(iv),
-                    <&[u8; GCM_TAG]>::try_from(tag),
-                ) else {
-                    return Err(TokenError::Malformed("bad IV or tag length for A256GCM"));
-                };
-                let nonce = Nonce::from(*iv);
-                let tag = Tag::from(*tag);
-                // aes-gcm checks the tag before it decrypts and leaves the buffer
-                // untouched on failure, so the same buffer serves every try.
                 // v5 keys as Auth.js picks them: the one `kid` names, or the
                 // newest secret's when there is none. next-auth 4 has one
                 // secret and no kid: every configured one is tried.
@@ -358,14 +339,7 @@ impl TokenReader {
                 } else {
                     &[]
                 };
-                let opened = v4.iter().chain(v5).any(|cipher| {
-                    cipher
-                        .decrypt_inout_detached(&nonce, aad, buf.as_mut_slice().into(), &tag)
-                        .is_ok()
-                });
-                if !opened {
-                    return Err(TokenError::NoSecretOpens);
-                }
+                open_gcm(v4.iter().chain(v5), aad, iv, tag, &mut buf)?;
                 &buf
             }
             Enc::Cbc => {
@@ -412,10 +386,143 @@ impl TokenReader {
     }
 }
 
+/// Decrypts `buf` in place with the first of `ciphers` whose tag verifies.
+fn open_gcm<'k>(
+    ciphers: impl IntoIterator<Item = &'k Aes256Gcm>,
+    aad: &[u8],
+    iv: &[u8],
+    tag: &[u8],
+    buf: &mut [u8],
+) -> Result<(), TokenError> {
+    let (Ok(iv), Ok(tag)) = (
+        <&[u8; GCM_IV]>::try_from(iv),
+        <&[u8; GCM_TAG]>::try_from(tag),
+    ) else {
+        return Err(TokenError::Malformed("bad IV or tag length for A256GCM"));
+    };
+    let nonce = Nonce::from(*iv);
+    let tag = Tag::from(*tag);
+    // aes-gcm checks the tag before it decrypts and leaves the buffer
+    // untouched on failure, so the same buffer serves every try.
+    let opened = ciphers.into_iter().any(|cipher| {
+        cipher
+            .decrypt_inout_detached(&nonce, aad, buf.into(), &tag)
+            .is_ok()
+    });
+    if opened {
+        Ok(())
+    } else {
+        Err(TokenError::NoSecretOpens)
+    }
+}
+
+/// Opens compact JWEs with `alg` `dir` and `enc` `A256GCM` whose key is
+/// HKDF-SHA256 of the app's secret with a fixed salt and info, 32 bytes (as
+/// `@auth0/nextjs-auth0` v4 seals its session: empty salt, info `JWE CEK`).
+/// One key per secret, derived once; every one is tried, newest first.
+pub struct DirGcmReader {
+    keys: Vec<Aes256Gcm>,
+    b64: Decoder,
+}
+
+impl fmt::Debug for DirGcmReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirGcmReader")
+            .field("secrets", &self.keys.len())
+            .field("keys", &"***")
+            .finish()
+    }
+}
+
+impl DirGcmReader {
+    /// Derives one key per secret.
+    pub fn new(secrets: &[Secret], salt: &[u8], info: &[u8]) -> DirGcmReader {
+        DirGcmReader {
+            keys: gcm_keys(secrets, salt, info),
+            b64: decoder(),
+        }
+    }
+
+    /// The claims of `token` (chunks already joined).
+    pub fn read(&self, token: &[u8]) -> Result<Claims, TokenError> {
+        let [header_b64, iv_b64, ct_b64, tag_b64] = dir_segments(token)?;
+        let b64 = &self.b64;
+        if !DIR_GCM_HEADERS_B64.contains(&header_b64) {
+            match parse_header_json(b64, header_b64)? {
+                (Enc::Gcm, _) => {}
+                (Enc::Cbc, _) => {
+                    return Err(TokenError::Unsupported {
+                        alg: "dir".to_owned(),
+                        enc: ENC_CBC.to_owned(),
+                        feature: None,
+                    });
+                }
+            }
+        }
+        let mut iv = [0u8; 24];
+        let iv = decode_fixed(b64, iv_b64, &mut iv, "bad IV")?;
+        let mut tag = [0u8; 48];
+        let tag = decode_fixed(b64, tag_b64, &mut tag, "bad tag")?;
+        let mut buf = Vec::new();
+        decode_into(b64, ct_b64, &mut buf, "bad ciphertext")?;
+        open_gcm(&self.keys, header_b64, iv, tag, &mut buf)?;
+        match serde_json::from_slice::<Value>(&buf) {
+            Ok(Value::Object(map)) => Ok(Claims(map)),
+            _ => Err(TokenError::NotJsonObject),
+        }
+    }
+}
+
+/// The first segment of a `dir` + `A256GCM` JWE as jose writes it for
+/// `{enc, alg}` (Auth0) and `{alg, enc}` (next-auth 4).
+const DIR_GCM_HEADERS_B64: [&[u8]; 2] = [
+    b"eyJlbmMiOiJBMjU2R0NNIiwiYWxnIjoiZGlyIn0",
+    V4_HEADER_B64.as_bytes(),
+];
+
+/// Whether a value has the shape of a compact JWE with `alg` `dir` and `enc`
+/// `A256GCM` (five segments, no encrypted key, that header), without any
+/// key: how a cookie name several libraries use is told apart by value.
+pub fn is_dir_gcm_jwe(value: &[u8]) -> bool {
+    let Ok([header, key, iv, ciphertext, tag]) = split5(value) else {
+        return false;
+    };
+    if !key.is_empty() || iv.is_empty() || ciphertext.is_empty() || tag.is_empty() {
+        return false;
+    }
+    DIR_GCM_HEADERS_B64.contains(&header)
+        || matches!(parse_header_json(&decoder(), header), Ok((Enc::Gcm, _)))
+}
+
+/// One AES-256-GCM key per secret: HKDF-SHA256 with `salt` and `info`.
+fn gcm_keys(secrets: &[Secret], salt: &[u8], info: &[u8]) -> Vec<Aes256Gcm> {
+    secrets
+        .iter()
+        .map(|s| {
+            let mut key = Zeroizing::new([0u8; 32]);
+            hkdf_sha256(s.bytes(), salt, info, key.as_mut_slice());
+            Aes256Gcm::new((&*key).into())
+        })
+        .collect()
+}
+
 fn hkdf_sha256(ikm: &[u8], salt: &[u8], info: &[u8], okm: &mut [u8]) {
     Hkdf::<Sha256>::new(Some(salt), ikm)
         .expand(info, okm)
         .expect("32 and 64 bytes are valid HKDF-SHA256 lengths");
+}
+
+/// The segments of a compact JWE with `alg` `dir` (header, IV, ciphertext,
+/// tag): five of them, the encrypted key empty, no longer than [`MAX_TOKEN_LEN`].
+fn dir_segments(token: &[u8]) -> Result<[&[u8]; 4], TokenError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(TokenError::Malformed("token too long"));
+    }
+    let [header, key, iv, ciphertext, tag] = split5(token)?;
+    if !key.is_empty() {
+        return Err(TokenError::Malformed("encrypted key present with alg dir"));
+    }
+    Ok([header, iv, ciphertext, tag])
 }
 
 /// Splits a compact JWE into its five segments.
@@ -483,6 +590,18 @@ fn parse_header(engine: &Decoder, family: &Family, b64: &[u8]) -> Result<Header,
             known_key: Some(i),
         });
     }
+    let (enc, kid) = parse_header_json(engine, b64)?;
+    Ok(Header {
+        enc,
+        kid,
+        known_key: None,
+    })
+}
+
+/// A protected header that is not one of the exact ones recognised on sight:
+/// decoded, parsed and checked (`dir` with `A256GCM` or `A256CBC-HS512`, no
+/// `zip` or `crit`); its `enc` and `kid`.
+fn parse_header_json(engine: &Decoder, b64: &[u8]) -> Result<(Enc, Option<String>), TokenError> {
     if b64.len() > 4096 {
         return Err(TokenError::Malformed("header too long"));
     }
@@ -514,11 +633,7 @@ fn parse_header(engine: &Decoder, family: &Family, b64: &[u8]) -> Result<Header,
         Some(Value::String(kid)) => Some(kid),
         Some(_) => return Err(TokenError::Malformed("kid is not a string")),
     };
-    Ok(Header {
-        enc,
-        kid,
-        known_key: None,
-    })
+    Ok((enc, kid))
 }
 
 /// A header value fit for an error message: short ASCII names as they are,
