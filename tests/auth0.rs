@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use cookieguard::config::Config;
+use cookieguard::config::resolve_moved_routes;
 use cookieguard::config::secrets::resolve_profiles;
 use cookieguard::guard::Decider;
 use cookieguard::policy::{Authority, Change, Decision, Mode, Outcome, RequestFacts, StripReason};
@@ -111,6 +112,11 @@ impl AsBytesOf for Value {
 /// The default configuration (every shipped profile) in `mode`, with
 /// `AUTH0_SECRET` in the environment or not.
 fn decider(mode: Mode, secret: Option<&str>) -> Decider {
+    decider_with(mode, secret, &[])
+}
+
+/// [`decider`] with more of the app's environment variables.
+fn decider_with(mode: Mode, secret: Option<&str>, env: &[(&str, &str)]) -> Decider {
     let mut config = Config::from_toml(
         &format!("mode = \"{}\"\n", mode.as_str()),
         Path::new("auth0.toml"),
@@ -121,6 +127,12 @@ fn decider(mode: Mode, secret: Option<&str>) -> Decider {
         (name == "AUTH0_SECRET")
             .then(|| secret.map(str::to_owned))
             .flatten()
+    })
+    .unwrap();
+    config.session.moved_routes = resolve_moved_routes(&profiles, |name| {
+        env.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| (*v).to_owned())
     })
     .unwrap();
     config.decider()
@@ -402,5 +414,34 @@ fn after_a_logout_no_response_in_flight_sets_the_session_again_in_any_mode() {
                 "{what}"
             );
         }
+    }
+}
+
+#[test]
+fn a_route_the_app_moved_with_the_sdks_variable_is_the_sdks_route() {
+    let f = Fixtures::load();
+    let cookie = format!("__session={}", f.token("signed-in"));
+    let refreshed = [format!(
+        "__session={}; Path=/; Max-Age=86400; HttpOnly; SameSite=lax",
+        f.token("token-refreshed")
+    )];
+    // Without the secret a token refresh is one write, like a roll: only
+    // the route tells it apart.
+    for (env, stripped) in [
+        (&[][..], true),
+        (
+            &[("NEXT_PUBLIC_ACCESS_TOKEN_ROUTE", "/api/token")][..],
+            false,
+        ),
+    ] {
+        let d = decider_with(Mode::Strip, None, env);
+        let facts = request(&d, Method::GET, "/api/token", &cookie);
+        let mut headers = response(&refreshed);
+        let outcome = decide(&d, &facts, &mut headers).outcome;
+        assert_eq!(
+            matches!(outcome, Outcome::Stripped { .. }),
+            stripped,
+            "{env:?}: {outcome:?}"
+        );
     }
 }

@@ -122,6 +122,32 @@ fn check_prints_the_shipped_defaults_without_a_config() {
 }
 
 #[test]
+fn a_route_the_app_moved_by_its_environment_is_recognised_and_a_bad_one_refused() {
+    let output = run(cookieguard()
+        .args(["check"])
+        .env("NEXT_PUBLIC_ACCESS_TOKEN_ROUTE", "/api/token"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains(
+            "#   route: GET /api/token\n#     (moved there by NEXT_PUBLIC_ACCESS_TOKEN_ROUTE)\n"
+        ),
+        "{text}"
+    );
+    let output = run(cookieguard()
+        .args(["check"])
+        .env("NEXT_PUBLIC_ACCESS_TOKEN_ROUTE", "api/token"));
+    assert!(!output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "environment variable NEXT_PUBLIC_ACCESS_TOKEN_ROUTE: `api/token` is not a path"
+        ),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn flags_win_over_environment_which_wins_over_the_file() {
     let path = write_config(
         "layers.toml",

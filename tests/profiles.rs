@@ -99,6 +99,22 @@ fn ids_names_and_variables_are_well_formed() {
             );
         }
         assert!(profile.sign_in_prefix().starts_with('/'), "{id}");
+        for moves in profile.route_variables() {
+            assert!(
+                moves
+                    .variable
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'),
+                "{id}: `{}`",
+                moves.variable
+            );
+            assert!(
+                profile.routes().iter().any(|r| r.path == moves.route),
+                "{id}: {} moves `{}`, which is none of its routes",
+                moves.variable,
+                moves.route
+            );
+        }
     }
 }
 

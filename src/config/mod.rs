@@ -23,7 +23,7 @@ use serde::Serialize;
 
 pub use error::ConfigError;
 use error::{locate_key, parse_file};
-pub use profiles::ProfileInEffect;
+pub use profiles::{MovedRoute, ProfileInEffect, resolve_moved_routes};
 pub use redact::{check_redis_url, redact_redis_url};
 use schema::FileConfig;
 pub use schema::{
@@ -141,6 +141,8 @@ impl Config {
             &in_effect,
             |name| std::env::var(name).ok(),
         )?;
+        config.session.moved_routes =
+            profiles::resolve_moved_routes(&in_effect, |name| std::env::var(name).ok())?;
         config.check_combination(file.zip(source.as_deref()))?;
         Ok(config)
     }

@@ -7,9 +7,9 @@
 
 use std::fmt::Write as _;
 
-use super::Config;
 use super::secrets::SessionSecrets;
 use super::values::BasePath;
+use super::{Config, ConfigError};
 use crate::policy::{AllowRule, SessionReading};
 use crate::session::SessionCookieNames;
 use crate::session::profile::{self, Profile};
@@ -24,10 +24,70 @@ pub struct ProfileInEffect {
     pub base_paths: Vec<BasePath>,
     pub volatile_claims: Vec<String>,
     pub secrets: SessionSecrets,
+    /// Routes the app moved with the library's environment variables.
+    pub moved: Vec<MovedRoute>,
+}
+
+/// One of a library's routes that the app moved to a path of its own with
+/// one of the library's environment variables (read at start-up, like the
+/// secret), e.g. Auth0's `NEXT_PUBLIC_ACCESS_TOKEN_ROUTE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovedRoute {
+    pub profile: &'static str,
+    pub variable: &'static str,
+    /// The route's [`RouteSpec::path`](crate::session::profile::RouteSpec).
+    pub route: &'static str,
+    /// Where the app has it: an absolute path, checked when it was read.
+    pub path: String,
+}
+
+impl MovedRoute {
+    /// The allow rule at the moved path, with the methods of the route it moves.
+    fn rule(&self, profile: &dyn Profile) -> Option<AllowRule> {
+        let spec = profile.routes().iter().find(|r| r.path == self.route)?;
+        Some(AllowRule {
+            methods: spec.methods.map(<[http::Method]>::to_vec),
+            path: self.path.parse().ok()?,
+            query: Vec::new(),
+            headers: Vec::new(),
+        })
+    }
+}
+
+/// The routes the environment moves for these profiles; a value that is no
+/// absolute path is an error naming the variable.
+pub fn resolve_moved_routes(
+    profiles: &[&'static dyn Profile],
+    variable: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<MovedRoute>, ConfigError> {
+    let mut moved = Vec::new();
+    for profile in profiles {
+        for moves in profile.route_variables() {
+            let Some(path) = variable(moves.variable).filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let route = MovedRoute {
+                profile: profile.id(),
+                variable: moves.variable,
+                route: moves.route,
+                path,
+            };
+            if !route.path.starts_with('/') || route.rule(*profile).is_none() {
+                return Err(ConfigError::Setting(format!(
+                    "environment variable {}: `{}` is not a path cookieguard can match (it must start with `/`)",
+                    route.variable,
+                    route.path.escape_debug()
+                )));
+            }
+            moved.push(route);
+        }
+    }
+    Ok(moved)
 }
 
 impl ProfileInEffect {
-    /// Its own routes at each of its base paths, in order.
+    /// Its own routes at each of its base paths, in order, then the routes
+    /// the app moved.
     pub fn routes(&self) -> Vec<AllowRule> {
         self.routes_by_base()
             .into_iter()
@@ -35,16 +95,19 @@ impl ProfileInEffect {
             .collect()
     }
 
-    /// [`ProfileInEffect::routes`], each with the base path it sits under.
-    pub fn routes_by_base(&self) -> Vec<(&BasePath, AllowRule)> {
-        self.base_paths
+    /// [`ProfileInEffect::routes`], each with the base path it sits under
+    /// (`None` for a moved route).
+    pub fn routes_by_base(&self) -> Vec<(Option<&BasePath>, AllowRule)> {
+        let at_bases = self.base_paths.iter().flat_map(|base| {
+            base.rules(self.profile.routes())
+                .into_iter()
+                .map(move |rule| (Some(base), rule))
+        });
+        let moved = self
+            .moved
             .iter()
-            .flat_map(|base| {
-                base.rules(self.profile.routes())
-                    .into_iter()
-                    .map(move |rule| (base, rule))
-            })
-            .collect()
+            .filter_map(|moved| Some((None, moved.rule(self.profile)?)));
+        at_bases.chain(moved).collect()
     }
 
     /// What `check` prints about it, as TOML comments.
@@ -63,8 +126,13 @@ impl ProfileInEffect {
         let bases: Vec<String> = self.base_paths.iter().map(BasePath::to_string).collect();
         let _ = writeln!(out, "#   base paths: {}", bases.join(", "));
         if routes_apply {
-            for rule in self.routes() {
+            for (base, rule) in self.routes_by_base() {
                 let _ = writeln!(out, "#   route: {}", rule.summary());
+                if base.is_none()
+                    && let Some(moved) = self.moved.iter().find(|m| rule.path.as_str() == m.path)
+                {
+                    let _ = writeln!(out, "#     (moved there by {})", moved.variable);
+                }
             }
         } else {
             let _ = writeln!(out, "#   routes: replaced by the [[allow]] rules above");
@@ -120,6 +188,13 @@ impl Config {
                     base_paths,
                     volatile_claims,
                     secrets: self.session.secrets.of(profile.id()).clone(),
+                    moved: self
+                        .session
+                        .moved_routes
+                        .iter()
+                        .filter(|m| m.profile == profile.id())
+                        .cloned()
+                        .collect(),
                 }
             })
             .collect()

@@ -9,6 +9,7 @@ use http::HeaderName;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use super::profiles::MovedRoute;
 use super::redact::{redacted_redis_url, redis_url};
 use super::secrets::ProfileSecrets;
 use super::values::{BasePath, Upstream};
@@ -134,6 +135,10 @@ pub struct Session {
     /// and the source).
     #[serde(skip)]
     pub secrets: ProfileSecrets,
+    /// Routes the app moved with a library's environment variables; read
+    /// from the environment, not a file key (`check` prints them).
+    #[serde(skip)]
+    pub moved_routes: Vec<MovedRoute>,
 }
 
 fn default_profiles() -> Vec<String> {
@@ -151,6 +156,7 @@ impl Default for Session {
             secret_file: None,
             volatile_claims: None,
             secrets: ProfileSecrets::default(),
+            moved_routes: Vec::new(),
         }
     }
 }

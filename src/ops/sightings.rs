@@ -39,7 +39,7 @@ impl Sightings {
         let mut rule_bases = Vec::new();
         for (profile, in_effect) in profiles.iter().enumerate() {
             for (base, _) in in_effect.routes_by_base() {
-                rule_bases.push(Some((profile, base.to_string())));
+                rule_bases.push(base.map(|base| (profile, base.to_string())));
             }
         }
         // The rules are the profiles' own only when the file wrote none.

@@ -23,7 +23,7 @@
 
 use http::Method;
 
-use super::{ChunkScheme, Opener, Profile, RouteSpec, ShapeRules};
+use super::{ChunkScheme, Opener, Profile, RouteSpec, RouteVariable, ShapeRules};
 use crate::session::token::{Claims, DirGcmReader, Secret, TokenError, is_dir_gcm_jwe};
 
 /// The Auth0 profile.
@@ -114,6 +114,42 @@ impl Profile for Auth0 {
                 purpose: "passkey sign-in and enrolment",
             },
         ]
+    }
+
+    fn route_variables(&self) -> &'static [RouteVariable] {
+        // `server/client.js`, `this.routes`: the variables the SDK reads.
+        // Logout and callback cannot be moved by a variable.
+        const fn moved(variable: &'static str, route: &'static str) -> RouteVariable {
+            RouteVariable { variable, route }
+        }
+        const MOVED: &[RouteVariable] = &[
+            moved("NEXT_PUBLIC_ACCESS_TOKEN_ROUTE", "/access-token"),
+            moved("NEXT_PUBLIC_PROFILE_ROUTE", "/profile"),
+            moved("NEXT_PUBLIC_LOGIN_ROUTE", "/login"),
+            moved("NEXT_PUBLIC_MFA_AUTHENTICATORS_ROUTE", "/mfa/**"),
+            moved("NEXT_PUBLIC_MFA_CHALLENGE_ROUTE", "/mfa/**"),
+            moved("NEXT_PUBLIC_MFA_VERIFY_ROUTE", "/mfa/**"),
+            moved("NEXT_PUBLIC_MFA_ASSOCIATE_ROUTE", "/mfa/**"),
+            moved("NEXT_PUBLIC_PASSWORDLESS_START_ROUTE", "/passwordless/**"),
+            moved("NEXT_PUBLIC_PASSWORDLESS_VERIFY_ROUTE", "/passwordless/**"),
+            moved(
+                "NEXT_PUBLIC_PASSWORDLESS_DB_OTP_CHALLENGE_ROUTE",
+                "/passwordless/**",
+            ),
+            moved(
+                "NEXT_PUBLIC_PASSWORDLESS_DB_GET_TOKEN_ROUTE",
+                "/passwordless/**",
+            ),
+            moved("NEXT_PUBLIC_PASSKEY_REGISTER_ROUTE", "/passkey/**"),
+            moved("NEXT_PUBLIC_PASSKEY_CHALLENGE_ROUTE", "/passkey/**"),
+            moved("NEXT_PUBLIC_PASSKEY_GET_TOKEN_ROUTE", "/passkey/**"),
+            moved(
+                "NEXT_PUBLIC_PASSKEY_ENROLLMENT_CHALLENGE_ROUTE",
+                "/passkey/**",
+            ),
+            moved("NEXT_PUBLIC_PASSKEY_ENROLLMENT_VERIFY_ROUTE", "/passkey/**"),
+        ];
+        MOVED
     }
 
     fn sign_in_prefix(&self) -> &'static str {

@@ -53,6 +53,13 @@ pub trait Profile: fmt::Debug + Send + Sync + 'static {
     /// strip mode, and in guard mode they supersede the request's session.
     fn routes(&self) -> &'static [RouteSpec];
 
+    /// The app's environment variables that move one of [`Profile::routes`]
+    /// to a path of the app's choosing (an absolute path, read at start-up):
+    /// the route is then recognised there as well.
+    fn route_variables(&self) -> &'static [RouteVariable] {
+        &[]
+    }
+
     /// Where a sign-in lands, under a base path: the request that shows the
     /// app's base path in its traffic, logged at first sight.
     fn sign_in_prefix(&self) -> &'static str;
@@ -131,6 +138,15 @@ pub struct RouteSpec {
     pub path: &'static str,
     /// What the library does there, for `check` and `explain`.
     pub purpose: &'static str,
+}
+
+/// An environment variable that moves one of a library's routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteVariable {
+    pub variable: &'static str,
+    /// The [`RouteSpec::path`] of the route it moves (its methods and
+    /// purpose stay).
+    pub route: &'static str,
 }
 
 /// Shapes of a change a library shows without its secret being known.
