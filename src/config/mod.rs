@@ -195,6 +195,13 @@ impl Config {
 
     /// Checks between settings that may come from different layers.
     fn check_combination(&self, file: Option<(&Path, &str)>) -> Result<(), ConfigError> {
+        let renamable = profile::renamable().id();
+        if self.session.cookies.is_some() && self.session.profile_cookies.contains_key(renamable) {
+            return Err(ConfigError::Setting(format!(
+                "`session.cookies` and `session.profile_cookies.{renamable}` both name the {} cookies: keep one",
+                profile::renamable().name()
+            )));
+        }
         let at = |key: &str, message: String| -> ConfigError {
             match file.and_then(|(path, source)| {
                 locate_key(source, "guard", key).map(|(line, column)| (path, line, column))

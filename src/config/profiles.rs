@@ -156,8 +156,12 @@ impl Config {
             .filter_map(|id| profile::find(id))
             .map(|profile| {
                 let renamed = std::ptr::addr_eq(profile, profile::renamable());
-                let cookies = match &self.session.cookies {
-                    Some(names) if renamed => names.clone(),
+                let cookies = match (
+                    self.session.profile_cookies.get(profile.id()),
+                    &self.session.cookies,
+                ) {
+                    (Some(names), _) => names.clone(),
+                    (None, Some(names)) if renamed => names.clone(),
                     _ => profile
                         .cookie_names()
                         .iter()

@@ -1,6 +1,7 @@
 //! The configuration's schema: every section and key, their defaults (the
 //! shipped profiles' own), and the checks a value gets when a file is read. Unknown keys are errors, so a typo never passes silently.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -123,6 +124,15 @@ pub struct Session {
         skip_serializing_if = "Option::is_none"
     )]
     pub cookies: Option<Vec<String>>,
+    /// Exact base names of any profile's session cookie, by profile id, for
+    /// an app that renamed it (Auth0's `session.cookie.name`). Absent: each
+    /// profile's own.
+    #[serde(
+        deserialize_with = "profile_cookie_names",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub profile_cookies: BTreeMap<String, Vec<String>>,
     /// A file with the app's secret (`AUTH_SECRET` / `NEXTAUTH_SECRET`), one
     /// per line, newest first. Without it the environment is looked at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -153,6 +163,7 @@ impl Default for Session {
         Self {
             profiles: default_profiles(),
             cookies: None,
+            profile_cookies: BTreeMap::new(),
             secret_file: None,
             volatile_claims: None,
             secrets: ProfileSecrets::default(),
@@ -262,27 +273,44 @@ fn profile_ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
     Ok(ids)
 }
 
-fn cookie_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+fn profile_cookie_names<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, Vec<String>>, D::Error> {
     use serde::de::Error;
-    let names = Vec::<String>::deserialize(d)?;
-    if names.is_empty() {
-        return Err(D::Error::custom(
-            "name at least one session cookie (an empty list would guard nothing)",
-        ));
+    let by_profile = BTreeMap::<String, Vec<String>>::deserialize(d)?;
+    for (id, names) in &by_profile {
+        if profile::find(id).is_none() {
+            return Err(D::Error::custom(format!(
+                "unknown profile `{id}`; shipped: {}",
+                profile::shipped_ids().join(", ")
+            )));
+        }
+        check_cookie_names(names).map_err(|e| D::Error::custom(format!("`{id}`: {e}")))?;
     }
-    for name in &names {
-        // RFC 6265 cookie-name is an HTTP token.
+    Ok(by_profile)
+}
+
+fn cookie_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    check_cookie_names(&names).map_err(serde::de::Error::custom)?;
+    Ok(Some(names))
+}
+
+/// At least one name, each an RFC 6265 cookie-name (an HTTP token).
+fn check_cookie_names(names: &[String]) -> Result<(), String> {
+    if names.is_empty() {
+        return Err("name at least one session cookie (an empty list would guard nothing)".into());
+    }
+    for name in names {
         let token = !name.is_empty()
             && name
                 .bytes()
                 .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
         if !token {
-            return Err(D::Error::custom(format!(
-                "`{name}` is not a valid cookie name"
-            )));
+            return Err(format!("`{name}` is not a valid cookie name"));
         }
     }
-    Ok(Some(names))
+    Ok(())
 }
 
 fn positive_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {

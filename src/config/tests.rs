@@ -140,6 +140,45 @@ fn profiles_pin_the_set_and_unknown_ones_are_named() {
 }
 
 #[test]
+fn any_profiles_cookies_can_be_renamed_by_its_id() {
+    let config = parse("[session.profile_cookies]\nauth0 = [\"app_session\"]\n").unwrap();
+    let cookies: Vec<(&str, Vec<String>)> = config
+        .profiles()
+        .iter()
+        .map(|p| (p.profile.id(), p.cookies.clone()))
+        .collect();
+    assert_eq!(cookies[1], ("auth0", vec!["app_session".to_owned()]));
+    assert_eq!(
+        cookies[0].1[0], "next-auth.session-token",
+        "Auth.js keeps its own"
+    );
+    assert!(config.session_cookie_names().matches(b"app_session__1"));
+    assert!(!config.session_cookie_names().matches(b"__session"));
+    assert_eq!(parse(&config.to_toml()).unwrap(), config, "round trip");
+    for (source, message) in [
+        (
+            "[session.profile_cookies]\nclerk = [\"__session\"]\n",
+            "test.toml:1:1: `session.profile_cookies`: unknown profile `clerk`",
+        ),
+        (
+            "[session.profile_cookies]\nauth0 = []\n",
+            "test.toml:1:1: `session.profile_cookies`: `auth0`: name at least one session cookie",
+        ),
+        (
+            "[session.profile_cookies]\nauth0 = [\"a b\"]\n",
+            "test.toml:1:1: `session.profile_cookies`: `auth0`: `a b` is not a valid cookie name",
+        ),
+        (
+            "[session]\ncookies = [\"x\"]\n[session.profile_cookies]\nauthjs = [\"y\"]\n",
+            "`session.cookies` and `session.profile_cookies.authjs` both name the Auth.js / NextAuth cookies: keep one",
+        ),
+    ] {
+        let error = parse(source).unwrap_err();
+        assert!(error.starts_with(message), "{error}");
+    }
+}
+
+#[test]
 fn renamed_cookies_are_the_authjs_profiles() {
     let config = parse("[session]\ncookies = [\"my.session\"]\n").unwrap();
     let profiles = config.profiles();
