@@ -1,6 +1,7 @@
 //! Cost of one `TokenReader::read` with keys already derived, on the ~4 KiB
-//! (one full cookie) tokens of tests/fixtures/tokens, plus the parts it is
-//! made of, to see where the time goes.
+//! (one full cookie) tokens of tests/fixtures/tokens, and of one
+//! `DirGcmReader::read` on Auth0's 4 KiB session (tests/fixtures/auth0), plus
+//! the parts a read is made of, to see where the time goes.
 //!
 //! Run: `cargo bench --bench token` (add `-- read/` to filter).
 //! Fixtures: tests/fixtures/tokens/tokens.json.
@@ -9,7 +10,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use base64::Engine as _;
-use cookieguard::session::token::{Secret, TokenReader};
+use cookieguard::session::token::{DirGcmReader, Secret, TokenReader};
 use criterion::{Criterion, Throughput};
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use serde_json::Value;
@@ -22,6 +23,15 @@ fn fixtures() -> Value {
     ));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("tokens.json")
+}
+
+fn auth0_fixtures() -> Value {
+    let path = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/auth0/auth0.json"
+    ));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("auth0.json")
 }
 
 /// Fastest of 3000 batches of 10 calls, in ns per call: a figure that holds up
@@ -80,6 +90,32 @@ fn main() {
             b.iter(|| reader.read(0, black_box(&token)).unwrap())
         });
     }
+    // Auth0: a 4 KiB session minted by the SDK (tests/fixtures/auth0), one
+    // key per secret whatever the cookie name.
+    let auth0 = auth0_fixtures();
+    let token = auth0["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "large-4k")
+        .map(|c| s(&c["token"]).into_bytes())
+        .expect("large-4k");
+    let reader = DirGcmReader::new(&[Secret::new(s(&auth0["secret"]))], b"", b"JWE CEK");
+    assert!(reader.read(&token).is_ok(), "auth0-large-4k");
+    let min = min_ns(|| {
+        black_box(reader.read(black_box(&token)).unwrap());
+    });
+    println!(
+        "min {:<24} {:>5} B  {:>8.0} ns/read",
+        "auth0-large-4k",
+        token.len(),
+        min
+    );
+    group.throughput(Throughput::Bytes(token.len() as u64));
+    group.bench_function(format!("auth0-large-4k/{}B", token.len()), |b| {
+        b.iter(|| reader.read(black_box(&token)).unwrap())
+    });
+
     // A forged token of the same size: the cost of a failure with 2 secrets.
     let big = case("v5-large");
     let wrong = TokenReader::new(
