@@ -183,10 +183,18 @@ async fn sign_out_cannot_be_undone_by_a_request_that_left_before_it() {
 
 #[tokio::test]
 async fn after_a_sign_out_no_update_in_flight_signs_the_user_back_in() {
-    // A slow update (its own route: authoritative) and a slow page that
-    // left before an update the sign-out then ended: neither may set the
-    // session once the user has signed out.
-    let s = setup(Mode::Guard).await;
+    after_a_sign_out_nothing_in_flight_signs_back_in(setup(Mode::Guard).await).await;
+}
+
+#[tokio::test]
+async fn strip_mode_remembers_sign_outs_too() {
+    after_a_sign_out_nothing_in_flight_signs_back_in(setup(Mode::Strip).await).await;
+}
+
+/// A slow update (its own route: authoritative) and a slow page that left
+/// before an update the sign-out then ended: neither may set the session
+/// once the user has signed out.
+async fn after_a_sign_out_nothing_in_flight_signs_back_in(s: Setup) {
     let (release_u, release_a) = (s.gates.hold("U"), s.gates.hold("A"));
     let slow_update = update(&s, "V0", "V0-updated", Some("U"));
     let slow_page = refresh(&s, "V0", "V0a", Some("A"));

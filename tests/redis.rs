@@ -107,6 +107,37 @@ async fn replicas_sharing_redis_strip_a_stale_refresh_after_an_update_elsewhere(
 }
 
 #[tokio::test]
+async fn in_strip_mode_a_sign_out_through_one_replica_holds_on_the_other() {
+    let redis = RedisServer::start();
+    let strip = |config: &mut Config| {
+        redis_config(&redis.url(), "strip-signout")(config);
+        config.mode = Mode::Strip;
+    };
+    let a = setup_with(strip).await;
+    let b = setup_with(strip).await;
+    // A slow update on the library's own route leaves through B; the user
+    // signs out through A; the update answers last.
+    let release = b.gates.hold("U");
+    let slow_update = update(&b, "V0", "V0-updated", Some("U"));
+    arrived(&b, "U").await;
+    let out = done(send(
+        &a,
+        http::Method::POST,
+        "/api/auth/signout",
+        Some("V0"),
+        &[("x-delete", "1")],
+    ))
+    .await;
+    assert_eq!(out.write, Write::Delete);
+    release.send(()).unwrap();
+    assert_eq!(
+        done(slow_update).await.write,
+        Write::Nothing,
+        "B would sign the user back in"
+    );
+}
+
+#[tokio::test]
 async fn redis_down_never_fails_a_request_and_guarding_resumes_when_it_is_back() {
     logs();
     let mut redis = RedisServer::start();
