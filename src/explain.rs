@@ -186,7 +186,7 @@ mod tests {
         let text = run("POST", "/api/auth/session", &[]);
         assert!(
             text.starts_with(
-                "request: POST /api/auth/session\nmode: strip\nprofiles: authjs (Auth.js / NextAuth), auth0 (@auth0/nextjs-auth0 v4)\n\n"
+                "request: POST /api/auth/session\nmode: strip\nprofiles: authjs (Auth.js / NextAuth), auth0 (@auth0/nextjs-auth0 v4), better-auth (Better Auth)\n\n"
             ),
             "{text}"
         );

@@ -262,7 +262,7 @@ fn explain_command() {
         "{text}"
     );
     assert!(
-        text.contains("\nprofiles: authjs (Auth.js / NextAuth), auth0 (@auth0/nextjs-auth0 v4)\n"),
+        text.contains("\nprofiles: authjs (Auth.js / NextAuth), auth0 (@auth0/nextjs-auth0 v4), better-auth (Better Auth)\n"),
         "{text}"
     );
 

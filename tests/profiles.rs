@@ -26,6 +26,7 @@ fn sample(profile: &dyn Profile) -> &'static str {
     match profile.id() {
         "authjs" => "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..aXY.Y3Q.dGFn",
         "auth0" => "eyJlbmMiOiJBMjU2R0NNIiwiYWxnIjoiZGlyIn0..aXY.Y3Q.dGFn",
+        "better-auth" => "c3VwZXJzZWNyZXR0b2tlbg.c2lnbmF0dXJl%3D",
         id => panic!("profile `{id}` has no sample value in tests/profiles.rs"),
     }
 }

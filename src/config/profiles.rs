@@ -229,21 +229,22 @@ impl Config {
         )
     }
 
-    /// Openers for the profiles that have a secret; `None` when none has.
-    /// Keys are derived here, once per secret and cookie name.
+    /// Openers for the profiles that have a secret or need none; `None` when
+    /// no profile has an opener. Keys are derived here, once per secret and
+    /// cookie name.
     pub(super) fn session_reading(&self, names: &SessionCookieNames) -> Option<SessionReading> {
-        if self.session.secrets.is_empty() {
-            return None;
-        }
-        let profiles = self
+        let profiles: Vec<_> = self
             .profiles()
             .into_iter()
             .map(|p| {
-                let opener = (!p.secrets.is_empty())
+                let opener = (!p.secrets.is_empty() || p.profile.reads_without_secret())
                     .then(|| p.profile.opener(&p.secrets.secrets, &p.cookies));
                 (opener, p.volatile_claims)
             })
             .collect();
-        Some(SessionReading::for_profiles(names, profiles))
+        profiles
+            .iter()
+            .any(|(opener, _)| opener.is_some())
+            .then(|| SessionReading::for_profiles(names, profiles))
     }
 }

@@ -82,12 +82,27 @@ fn without_configuration_authjs_routes_are_at_both_of_its_base_paths() {
             "/auth/mfa/**",
             "/auth/passwordless/**",
             "/auth/passkey/**",
+            "/api/auth/sign-in/**",
+            "/api/auth/sign-up/**",
+            "/api/auth/sign-out",
+            "/api/auth/update-user",
+            "/api/auth/change-email",
+            "/api/auth/change-password",
+            "/api/auth/revoke-session",
+            "/api/auth/revoke-sessions",
+            "/api/auth/revoke-other-sessions",
+            "/api/auth/delete-user",
+            "/api/auth/verify-email",
+            "/api/auth/multi-session/**",
+            "/api/auth/organization/set-active",
+            "/api/auth/two-factor/**",
         ]
     );
-    // Each is its profile's own (Auth.js's six, then Auth0's ten): it speaks
-    // for that profile's cookies only.
+    // Each is its profile's own (Auth.js's six, Auth0's ten, Better Auth's
+    // fourteen): it speaks for that profile's cookies only.
     assert_eq!(owners[..6], [Some(0); 6]);
-    assert_eq!(owners[6..], [Some(1); 10]);
+    assert_eq!(owners[6..16], [Some(1); 10]);
+    assert_eq!(owners[16..], [Some(2); 14]);
 }
 
 #[test]

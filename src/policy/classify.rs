@@ -266,7 +266,7 @@ pub fn classify(
     }
     let mut unreadable = false;
     if let Some(reading) = reading.filter(|r| r.can_read(after)) {
-        match claims_changed(reading, before, after) {
+        match claims_changed(reading, before, after, rules.partial_values) {
             Ok(changed) if changed.is_empty() => return by(None),
             Ok(changed) => {
                 return Classified {
@@ -275,6 +275,8 @@ pub fn classify(
                     unreadable: false,
                 };
             }
+            // Sealed, and no secret to open it: the shape decides.
+            Err(TokenError::NeedsSecret) => {}
             Err(_) => unreadable = true,
         }
     }
@@ -292,10 +294,13 @@ pub fn classify(
 
 /// The names of the claims that differ; empty for a refresh. Digests decide
 /// the usual case (same claims); only a change reads both tokens whole.
+/// `partial`: a claim on one side only is no change (a cache the browser
+/// did not hold, filled in).
 fn claims_changed(
     reading: &SessionReading,
     before: &Token<'_>,
     after: &Token<'_>,
+    partial: bool,
 ) -> Result<Vec<String>, TokenError> {
     if reading.digest(after)? == reading.digest(before)? {
         return Ok(Vec::new());
@@ -305,6 +310,9 @@ fn claims_changed(
     Ok(after_claims
         .changed(&before_claims, reading.volatile_claims(after))
         .into_iter()
+        .filter(|name| {
+            !partial || (after_claims.get(name).is_some() && before_claims.get(name).is_some())
+        })
         .map(str::to_owned)
         .collect())
 }
@@ -320,6 +328,7 @@ mod tests {
     const AUTHJS: ShapeRules = ShapeRules {
         action_rewrite_is_change: true,
         rewrite_is_change: false,
+        partial_values: false,
     };
 
     fn token(value: &str) -> Option<Token<'_>> {
@@ -430,6 +439,7 @@ mod tests {
         let any = ShapeRules {
             action_rewrite_is_change: true,
             rewrite_is_change: true,
+            partial_values: false,
         };
         assert_eq!(
             classify(&e, false, any, None).change,

@@ -14,6 +14,7 @@ use http::HeaderMap;
 use http::header::SET_COOKIE;
 
 use super::names::{SessionCookieNames, set_cookie_value};
+use super::profile::CompoundValue;
 use super::values::{RequestCookies, SessionHash, SessionWrite, fields, hash_token, is_deletion};
 
 /// A session token: its cookie family (the index of its base name) and its
@@ -88,7 +89,12 @@ pub fn read_exchange<'a>(
         })
     });
 
-    let mut held: Vec<(u64, &'a [u8])> = Vec::new();
+    // The families whose cookies make up the session: the one written last,
+    // or every family of its profile when the profile keeps one session in
+    // several cookies (Better Auth's token and cache).
+    let members = names.session_families(base);
+    let first = members.start;
+    let mut held: Vec<(usize, u64, &'a [u8])> = Vec::new();
     for header in cookies.values() {
         for pair in fields(header.as_bytes(), b';') {
             let Some(eq) = memchr::memchr(b'=', pair) else {
@@ -96,25 +102,25 @@ pub fn read_exchange<'a>(
             };
             let value = pair[eq + 1..].trim_ascii();
             if let Some((b, position)) = names.locate(pair[..eq].trim_ascii(), value)
-                && b == base
-                && !held.iter().any(|&(p, _)| p == position)
+                && members.contains(&b)
+                && !held.iter().any(|&(f, p, _)| (f, p) == (b, position))
             {
-                held.push((position, value));
+                held.push((b, position, value));
             }
         }
     }
-    let before = join(base, &mut held);
-    for line in lines.iter().filter(|line| line.base == base) {
-        held.retain(|&(position, _)| position != line.position);
+    let before = join(first, members.len(), &mut held);
+    for line in lines.iter().filter(|line| members.contains(&line.base)) {
+        held.retain(|&(family, position, _)| (family, position) != (line.base, line.position));
         if !line.deletes {
-            held.push((line.position, line.value));
+            held.push((line.base, line.position, line.value));
         }
     }
-    let after = join(base, &mut held);
+    let after = join(first, members.len(), &mut held);
     Some(Exchange {
         before,
         after,
-        family: base,
+        family: first,
         lines: lines.len(),
         families,
         rewritten,
@@ -143,22 +149,43 @@ impl Token<'_> {
     }
 }
 
-/// A family's parts as one token, in chunk order; borrowed when whole.
-fn join<'a>(base: usize, parts: &mut [(u64, &'a [u8])]) -> Option<Token<'a>> {
+/// The session's parts as one token: one family's parts in chunk order
+/// (borrowed when whole), or, for a session of `families` families from
+/// `first` on, each family present joined so and framed as a
+/// [`CompoundValue`].
+fn join<'a>(
+    first: usize,
+    families: usize,
+    parts: &mut [(usize, u64, &'a [u8])],
+) -> Option<Token<'a>> {
+    if parts.is_empty() {
+        return None;
+    }
+    parts.sort_by_key(|&(family, position, _)| (family, position));
     let value = match parts {
-        [] => return None,
-        [(_, value)] => Cow::Borrowed(*value),
+        [(_, _, value)] if families == 1 => Cow::Borrowed(*value),
+        _ if families == 1 => Cow::Owned(
+            parts
+                .iter()
+                .flat_map(|(_, _, value)| value.iter().copied())
+                .collect(),
+        ),
         _ => {
-            parts.sort_by_key(|&(position, _)| position);
-            Cow::Owned(
-                parts
+            let mut compound = CompoundValue::default();
+            for family in first..first + families {
+                let mut whole = parts
                     .iter()
-                    .flat_map(|(_, value)| value.iter().copied())
-                    .collect(),
-            )
+                    .filter(|&&(f, _, _)| f == family)
+                    .flat_map(|(_, _, value)| value.iter().copied())
+                    .peekable();
+                if whole.peek().is_some() {
+                    compound.push(family - first, whole);
+                }
+            }
+            Cow::Owned(compound.into_bytes())
         }
     };
-    Some(Token { base, value })
+    Some(Token { base: first, value })
 }
 
 #[cfg(test)]
@@ -293,6 +320,46 @@ mod tests {
             ),
             Some((some("WHOLESTRAY"), some("WHOLE"), false))
         );
+    }
+
+    #[test]
+    fn a_session_in_several_cookies_is_read_as_one_compound_value() {
+        use crate::session::profile::{CompoundValue, Profile as _, better_auth::BetterAuth};
+        let profile: &'static dyn crate::session::profile::Profile = &BetterAuth;
+        let names = SessionCookieNames::from_profiles([(
+            profile,
+            profile
+                .cookie_names()
+                .iter()
+                .map(|n| n.to_string())
+                .collect(),
+        )]);
+        let mut request = HeaderMap::new();
+        request.insert(
+            http::header::COOKIE,
+            HeaderValue::from_static("better-auth.session_token=T.s; theme=x"),
+        );
+        let cookies = RequestCookies::from_headers(&request);
+        let mut response = HeaderMap::new();
+        for line in [
+            "better-auth.session_data.1=EF",
+            "better-auth.session_data.0=CD",
+        ] {
+            response.append(SET_COOKIE, HeaderValue::from_static(line));
+        }
+        let e = read_exchange(&names, &cookies, &response, now()).unwrap();
+        let parts = |t: &Option<Token>| -> Vec<(usize, Vec<u8>)> {
+            CompoundValue::parts(&t.as_ref().unwrap().value)
+                .map(|(i, v)| (i, v.to_vec()))
+                .collect()
+        };
+        // The token alone before; the token and the cache (parts joined) after.
+        assert_eq!(parts(&e.before), [(0, b"T.s".to_vec())]);
+        assert_eq!(
+            parts(&e.after),
+            [(0, b"T.s".to_vec()), (2, b"CDEF".to_vec())]
+        );
+        assert_eq!(e.family, 0, "the session is the profile's first family's");
     }
 
     #[test]

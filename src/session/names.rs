@@ -79,6 +79,25 @@ impl SessionCookieNames {
         self.families.get(family).map_or(0, |f| f.profile)
     }
 
+    /// The families that hold one session together with `family`: itself,
+    /// or every family of its profile when that profile keeps its session in
+    /// several cookies ([`Profile::compound`]). Consecutive: a profile's
+    /// families are numbered together.
+    pub fn session_families(&self, family: usize) -> std::ops::Range<usize> {
+        let Some(of) = self.families.get(family) else {
+            return family..family + 1;
+        };
+        if !self.profiles[of.profile].compound() {
+            return family..family + 1;
+        }
+        let start = family - of.cookie;
+        let len = self.families[start..]
+            .iter()
+            .take_while(|f| f.profile == of.profile)
+            .count();
+        start..start + len
+    }
+
     /// A family's index among its own profile's base names.
     pub fn cookie_of(&self, family: usize) -> usize {
         self.families.get(family).map_or(0, |f| f.cookie)

@@ -175,6 +175,7 @@ impl Profile for Auth0 {
         ShapeRules {
             action_rewrite_is_change: true,
             rewrite_is_change: true,
+            partial_values: false,
         }
     }
 }

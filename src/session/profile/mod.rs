@@ -14,6 +14,7 @@
 
 pub mod auth0;
 pub mod authjs;
+pub mod better_auth;
 
 use std::fmt;
 
@@ -78,6 +79,53 @@ pub trait Profile: fmt::Debug + Send + Sync + 'static {
 
     /// The library's own shapes of a change, read without the secret.
     fn shape_rules(&self) -> ShapeRules;
+
+    /// Whether its cookies hold one session together (Better Auth's session
+    /// token and its cookie cache): the exchange then reads all of them as
+    /// one [`CompoundValue`], and the opener gets that.
+    fn compound(&self) -> bool {
+        false
+    }
+
+    /// Whether its values can be read without the secret (signed, not
+    /// sealed): its opener is made, with no secrets, even when none is known.
+    fn reads_without_secret(&self) -> bool {
+        false
+    }
+}
+
+/// The value of a session kept in several cookies: each cookie present (its
+/// index among the profile's names, chunks joined), framed so that no two
+/// sessions share bytes: `index`, `=`, the value, `\0` (a cookie value
+/// never holds a NUL).
+#[derive(Debug, Default)]
+pub struct CompoundValue(Vec<u8>);
+
+impl CompoundValue {
+    /// Adds cookie `index`'s whole value.
+    pub fn push(&mut self, index: usize, value: impl IntoIterator<Item = u8>) {
+        self.0.extend_from_slice(index.to_string().as_bytes());
+        self.0.push(b'=');
+        self.0.extend(value);
+        self.0.push(0);
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+
+    /// The cookies of a compound value: (index, value), in order. Bytes
+    /// that are no compound value give nothing.
+    pub fn parts(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+        bytes
+            .split(|&b| b == 0)
+            .filter(|part| !part.is_empty())
+            .filter_map(|part| {
+                let eq = memchr::memchr(b'=', part)?;
+                let index = std::str::from_utf8(&part[..eq]).ok()?.parse().ok()?;
+                Some((index, &part[eq + 1..]))
+            })
+    }
 }
 
 /// Opens a profile's session values with the app's secret(s).
@@ -161,12 +209,16 @@ pub struct ShapeRules {
     /// and nothing else writes it but a change (Auth0's `updateSession`, a
     /// refreshed access token), so a second, different write is the app's own.
     pub rewrite_is_change: bool,
+    /// A session value may be partial (Better Auth's cookie cache, which
+    /// the browser does not always hold): a claim present on one side only
+    /// is no change.
+    pub partial_values: bool,
 }
 
 /// Every profile cookieguard ships, in the order their cookie families are
 /// numbered (a shared store's hashes include that number: new profiles go at
 /// the end).
-pub static SHIPPED: &[&dyn Profile] = &[&authjs::AuthJs, &auth0::Auth0];
+pub static SHIPPED: &[&dyn Profile] = &[&authjs::AuthJs, &auth0::Auth0, &better_auth::BetterAuth];
 
 /// The shipped profile with this id.
 pub fn find(id: &str) -> Option<&'static dyn Profile> {

@@ -135,6 +135,11 @@ pub enum TokenError {
     /// The tag did not verify under any configured secret.
     #[error("no configured secret opens the session token")]
     NoSecretOpens,
+    /// A value that only the secret opens, read without one (a profile whose
+    /// other values are readable without it): the shape decides, and
+    /// nothing is wrong with the value.
+    #[error("the session value needs the secret to be read")]
+    NeedsSecret,
     /// The decrypted payload is not a JSON object.
     #[error("session token payload is not a JSON object")]
     NotJsonObject,
