@@ -27,6 +27,22 @@
 // Apps: v4 and v5 show `session.value` ("initial" after sign-in); next-example,
 // sveltekit and express show the user's name (the username after sign-in), changed by
 // update({ user: { name } }). Each app's page has the same element ids.
+// auth0 (@auth0/nextjs-auth0 v4): #signin is a link to the SDK's /auth/login; the browser
+// signs in on the local OpenID provider's login form (oidc/server.mjs: #username,
+// #password, #login) and comes back through /auth/callback; the page shows
+// `session.user.value` (empty after sign-in); "Race" starts the slow fetches of
+// /api/slow and then POSTs /api/profile {value} (auth0.updateSession() in a route
+// handler). After the reload the attempt logs out through #signout (the SDK's
+// /auth/logout, the OP's end_session, back to the app) and checks that the browser holds
+// no `__session` cookie and the page shows no session.
+// better-auth (Better Auth, cookie cache on): the page's sign-in form signs a fresh account
+// up (its own email; the sign-up's cookies are not kept) and signs in with
+// authClient.signIn.email; the page shows the user's name, rendered on the server by
+// auth.api.getSession() (which trusts the cookie cache). Each attempt makes a plain update
+// first (#update: authClient.updateUser({ name })), then the race ("Race": slow fetches of
+// /api/slow, then authClient.updateUser), reloads, signs out through #signout
+// (authClient.signOut()) and checks that the browser holds no `better-auth.session_token`
+// / `better-auth.session_data` and the page shows no session.
 // --header "Name: value" (repeatable) is sent with every request of the browser (run.sh:
 // the SvelteKit app, built with adapter-node, takes its origin from X-Forwarded-Proto/
 // -Host, so the direct control sends what a plain forwarding proxy would).
@@ -139,7 +155,8 @@ function tlsTrust(opts) {
   }
 }
 
-const isSessionCookie = (n) => /^(__Secure-)?(authjs|next-auth)\.session-token(\.\d+)?$/.test(n);
+const isSessionCookie = (n) =>
+  /^(__Secure-)?(authjs|next-auth)\.session-token(\.\d+)?$|^__session(__\d+)?$|^(__Secure-)?better-auth\.(session_token|session_data(\.\d+)?)$/.test(n);
 
 async function launch(opts, trust) {
   try {
@@ -168,6 +185,24 @@ async function attempt(opts, idx, trust) {
   const user = `browser${idx}`;
   const initial = opts.app === "v4" || opts.app === "v5" ? "initial" : user;
   const NEW = "new-" + randomBytes(6).toString("hex");
+  if (opts.app === "better-auth") {
+    try {
+      return await betterAuthAttempt(opts, context, page, user, NEW);
+    } catch (e) {
+      return { ok: false, error: String(e?.message ?? e).split("\n")[0] };
+    } finally {
+      await context.close().catch(() => {});
+    }
+  }
+  if (opts.app === "auth0") {
+    try {
+      return await auth0Attempt(opts, context, page, user, NEW);
+    } catch (e) {
+      return { ok: false, error: String(e?.message ?? e).split("\n")[0] };
+    } finally {
+      await context.close().catch(() => {});
+    }
+  }
   if (opts.flow === "actions") {
     try {
       return await actionsAttempt(opts, context, page, user, NEW);
@@ -211,6 +246,107 @@ async function attempt(opts, idx, trust) {
 }
 
 const SESSION_COOKIE = /^(__Secure-)?(authjs|next-auth)\.session-token(\.\d+)?$/;
+
+// Better Auth: sign in (a fresh account), a plain update, the race, reload, sign out (see
+// the header).
+async function betterAuthAttempt(opts, context, page, user, NEW) {
+  const sessionCookies = async () => (await context.cookies(opts.base)).map((c) => c.name).filter(isSessionCookie);
+  await page.goto(opts.base + "/", { waitUntil: "load" });
+  await waitText(page, "#status", (t) => t === "unauthenticated", "signed-out status", opts.timeoutMs);
+
+  await page.fill("#username", user);
+  await page.fill("#password", "pw");
+  await page.click("#signin");
+  await waitText(page, "#message", (t) => t !== "", "sign-in result", opts.timeoutMs);
+  const msg = await text(page, "#message");
+  if (msg !== "signed-in") throw new Error(`sign-in failed: ${msg}`);
+  await waitText(page, "#status", (t) => t === "authenticated", "authenticated status", opts.timeoutMs);
+  await waitText(page, "#value", (t) => t === user, "the user's name after sign-in", opts.timeoutMs);
+  const cookieNames = await sessionCookies();
+
+  // a plain update (no race): the page shows it once re-rendered
+  const before = `before-${randomBytes(4).toString("hex")}`;
+  await page.fill("#newvalue", before);
+  await page.click("#update");
+  await waitText(page, "#message", (t) => t === `updated:${before}`, "plain update", opts.timeoutMs);
+  await waitText(page, "#value", (t) => t === before, "the plain update on the page", opts.timeoutMs);
+
+  await page.fill("#newvalue", NEW);
+  await page.fill("#slowms", String(opts.slowMs));
+  await page.fill("#slowcount", String(opts.slowCount));
+  await page.click("#race");
+  const raceState = await waitText(page, "#racestate", (t) => t.startsWith("done:"), "race to finish", opts.timeoutMs);
+  const updateReturned = raceState.slice("done:".length) === NEW;
+
+  await page.reload({ waitUntil: "load" });
+  await waitText(page, "#status", (t) => t !== "loading", "session after reload", opts.timeoutMs);
+  const status = await text(page, "#status");
+  const value = await text(page, "#value");
+
+  await page.click("#signout");
+  await waitText(page, "#message", (t) => t === "signed-out", "sign-out", opts.timeoutMs);
+  await page.reload({ waitUntil: "load" });
+  await waitText(page, "#status", (t) => t !== "loading", "page after sign-out", opts.timeoutMs);
+  const left = await sessionCookies();
+  const signedOut = left.length === 0 && (await text(page, "#status")) === "unauthenticated";
+  return {
+    ok: true,
+    updateReturned,
+    status,
+    persisted: status === "authenticated" && value === NEW,
+    reverted: status === "authenticated" && value === before,
+    signedOut,
+    cookieNames,
+  };
+}
+
+// @auth0/nextjs-auth0: sign in through the OP's form, race, reload, log out (see the header).
+async function auth0Attempt(opts, context, page, user, NEW) {
+  const appOrigin = new URL(opts.base).origin;
+  const appSessionCookies = async () =>
+    (await context.cookies(opts.base)).map((c) => c.name).filter((n) => /^__session(__\d+)?$/.test(n));
+  await page.goto(opts.base + "/", { waitUntil: "load" });
+  await waitText(page, "#status", (t) => t === "unauthenticated", "signed-out status", opts.timeoutMs);
+
+  await page.click("#signin");
+  await page.waitForSelector("#op-login", { timeout: opts.timeoutMs });
+  await page.fill("#username", user);
+  await page.fill("#password", "pw");
+  await page.click("#login");
+  await page.waitForURL((u) => u.origin === appOrigin && u.pathname === "/", { timeout: opts.timeoutMs });
+  await waitText(page, "#status", (t) => t === "authenticated", "authenticated status after sign-in", opts.timeoutMs);
+  if ((await text(page, "#user")) !== user || (await text(page, "#value")) !== "") {
+    throw new Error(`after sign-in the page shows user ${JSON.stringify(await text(page, "#user"))}, value ${JSON.stringify(await text(page, "#value"))}`);
+  }
+  const cookieNames = await appSessionCookies();
+
+  await page.fill("#newvalue", NEW);
+  await page.fill("#slowms", String(opts.slowMs));
+  await page.fill("#slowcount", String(opts.slowCount));
+  await page.click("#race");
+  const raceState = await waitText(page, "#racestate", (t) => t.startsWith("done:"), "race to finish", opts.timeoutMs);
+  const updateReturned = raceState.slice("done:".length) === NEW;
+
+  await page.reload({ waitUntil: "load" });
+  await waitText(page, "#status", (t) => t !== "loading", "session after reload", opts.timeoutMs);
+  const status = await text(page, "#status");
+  const value = await text(page, "#value");
+
+  await page.click("#signout");
+  await page.waitForURL((u) => u.origin === appOrigin && u.pathname === "/", { timeout: opts.timeoutMs });
+  await waitText(page, "#status", (t) => t !== "loading", "page after logout", opts.timeoutMs);
+  const left = await appSessionCookies();
+  const signedOut = left.length === 0 && (await text(page, "#status")) === "unauthenticated";
+  return {
+    ok: true,
+    updateReturned,
+    status,
+    persisted: status === "authenticated" && value === NEW,
+    reverted: status === "authenticated" && value === "",
+    signedOut,
+    cookieNames,
+  };
+}
 
 // The /actions page renders the session on the server: reload to read it.
 async function actionsAttempt(opts, context, page, user, NEW) {
@@ -303,6 +439,8 @@ async function main() {
       slowPath: opts.slowPath,
       signedOutByAction: results.filter((r) => r.ok && r.signedOut).length,
     }),
+    ...(opts.app === "auth0" && { signedOutByLogout: results.filter((r) => r.ok && r.signedOut).length }),
+    ...(opts.app === "better-auth" && { signedOutBySignOut: results.filter((r) => r.ok && r.signedOut).length }),
   };
   let pass = true;
   const why = [];
@@ -319,6 +457,14 @@ async function main() {
     if (opts.flow === "actions" && figures.signedOutByAction !== opts.attempts) {
       pass = false;
       why.push(`expected the sign-out action to clear the session every time, ${figures.signedOutByAction}/${opts.attempts} did`);
+    }
+    if (opts.app === "better-auth" && figures.signedOutBySignOut !== opts.attempts) {
+      pass = false;
+      why.push(`expected the sign-out to clear the session every time, ${figures.signedOutBySignOut}/${opts.attempts} did`);
+    }
+    if (opts.app === "auth0" && figures.signedOutByLogout !== opts.attempts) {
+      pass = false;
+      why.push(`expected the logout to clear the session every time, ${figures.signedOutByLogout}/${opts.attempts} did`);
     }
   } else if (opts.expect === "revert") {
     if (reverted < 1) {

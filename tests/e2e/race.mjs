@@ -23,6 +23,30 @@
 //                 is sent and the bad-token check does not apply
 //   express       @auth/express; getSession() writes nothing, so the slow request is the
 //                 one that re-writes the session: GET /auth/session?delay=N
+// and one app of another library:
+//   auth0         @auth0/nextjs-auth0 v4 on Next.js (stateless `__session` cookie, rolling:
+//                 the SDK's middleware re-sets it on every request outside its routes). Signs
+//                 in through the SDK's GET /auth/login against the local OpenID provider
+//                 (oidc/server.mjs): the OP's redirects and login form are followed with
+//                 fetch, the OP's cookies kept in a jar of their own, and GET /auth/callback
+//                 sets the session in the app's jar. The value is `session.user.value`, read
+//                 with GET /api/me (null right after sign-in); the slow request is GET
+//                 /api/slow?ms=N (the middleware's rolling write); sign-out is the SDK's GET
+//                 /auth/logout (its redirect to the OP's end_session is not followed). There
+//                 is no CSRF token and no password check in the app (the OP checks it).
+//   better-auth   Better Auth on Next.js (routes under /api/auth, the cookie cache on:
+//                 `better-auth.session_token` and `better-auth.session_data`). Each client
+//                 signs up a fresh account (POST /api/auth/sign-up/email, in a throw-away
+//                 jar), then signs in (POST /api/auth/sign-in/email {email, password}). The
+//                 value is the user's name, read with GET /api/me (auth.api.getSession(),
+//                 which trusts the cookie cache); the update is Better Auth's POST
+//                 /api/auth/update-user {name} (--update-via session) or the `updateAction`
+//                 server action (auth.api.updateUser()); the slow request is GET
+//                 /api/slow?ms=N (a database read that re-writes the cache, then the wait),
+//                 or with --slow-via get-session Better Auth's own GET
+//                 /api/auth/get-session?disableCookieCache=true&delay=N (answered N ms late);
+//                 sign-out is POST /api/auth/sign-out. No CSRF token: Better Auth checks
+//                 the Origin, so the bad-token check is an update from a foreign Origin.
 //
 // --scenario signout: the sign-out race instead. Each trial signs a fresh user in, starts
 // the slow request with that session, signs out while it is in flight, lets the slow
@@ -36,9 +60,22 @@
 //                             with encode() and sets the session cookie itself (seed 002)
 //   --update-via session-get  v4: GET /api/auth/session?value=..., read by the jwt callback
 //                             through a createOptions(req) wrapper (seed 001)
+//   --update-via profile      auth0: POST /api/profile {value}, a route handler calling
+//                             auth0.updateSession() (the middleware's rolling copy, then it)
+//   --update-via action       auth0: the `updateAction` server action (auth0.updateSession())
+//   --update-via session      better-auth: POST /api/auth/update-user {name}
+//   --update-via action       better-auth: the `updateAction` server action
+//                             (auth.api.updateUser() with nextCookies())
 //   --slow-via route          GET /api/slow?ms=N (v4: getServerSession(req, res); v5: middleware)
 //   --slow-via action         v5: the `slowAction` server action (only the middleware writes)
 //   --slow-via auth-route     v5: GET /api/slow-auth?ms=N, a route handler wrapped in auth()
+//   --slow-via access-token   auth0: GET /auth/access-token, the SDK's own route, which
+//                             refreshes the token set (the app's tokenRefreshBuffer) and
+//                             writes the session with it; slow because the OP holds its
+//                             refresh responses --slow-ms (set through --op URL:
+//                             POST <op>/e2e/refresh-delay?ms=N before the trials)
+//   --slow-via get-session    better-auth: GET /api/auth/get-session?disableCookieCache=true
+//                             &delay=N, Better Auth's own route answered N ms late
 //   --auth-via api|actions    sign in and out through <auth base>/* (default) or, v5, only
 //                             through the `signInAction` / `signOutAction` server actions;
 //                             sveltekit: through the form actions the @auth/sveltekit docs
@@ -47,7 +84,8 @@
 // /actions) with `Next-Action: <id>`, `Accept: text/x-component`, `Content-Type:
 // text/plain;charset=UTF-8`, `Origin` and a JSON array of the arguments; the ids come
 // from the build's server-reference manifest (--manifest, default
-// app-v5/.next/server/server-reference-manifest.json beside this script).
+// app-<app>/.next/server/server-reference-manifest.json beside this script: v5, auth0,
+// better-auth).
 //
 // Prints one JSON line of figures and exits non-zero when the expectation fails:
 //   --expect reverts   (direct to Next.js: the race must show at least one revert, and
@@ -97,6 +135,31 @@ const APPS = {
   "next-example": { authBase: "/auth", field: "name", slowPath: "/slow?ms=", csrfToken: true, family: "v5" },
   sveltekit: { authBase: "/auth", field: "name", slowPath: "/slow?ms=", csrfToken: false, family: "v5" },
   express: { authBase: "/auth", field: "name", slowPath: "/auth/session?delay=", csrfToken: true, family: "v5" },
+  // the session read from /api/me (the SDK has no session route of its own); requests after
+  // an idle pause also ask the SDK's /auth/profile; no value right after sign-in
+  auth0: {
+    authBase: "/auth",
+    field: "value",
+    slowPath: "/api/slow?ms=",
+    csrfToken: false,
+    family: "auth0",
+    sessionPath: "/api/me",
+    pingPath: "/auth/profile",
+    initial: null,
+  },
+  // the session read from /api/me (auth.api.getSession(), trusting the cookie cache); the
+  // name is the value (the username right after sign-in); Better Auth's origin check
+  // instead of a CSRF token; its health route /api/auth/ok after an idle pause
+  "better-auth": {
+    authBase: "/api/auth",
+    field: "name",
+    slowPath: "/api/slow?ms=",
+    csrfToken: false,
+    originCheck: true,
+    family: "better-auth",
+    sessionPath: "/api/me",
+    pingPath: "/api/auth/ok",
+  },
 };
 
 // The value the race changes, as the session JSON shows it.
@@ -109,6 +172,7 @@ function updateData(opts, value) {
 }
 // The value right after sign-in.
 function initialValue(opts, user) {
+  if ("initial" in opts) return opts.initial;
   return opts.field === "name" ? user : "initial";
 }
 // The session a slow response saw: JSON ({value} from /api/slow, or a session), or a
@@ -159,6 +223,7 @@ function parseArgs(argv) {
     manifest: null,
     actionsPage: "/actions",
     scenario: "update",
+    op: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -197,6 +262,7 @@ function parseArgs(argv) {
       case "--manifest": opts.manifest = next(); break;
       case "--actions-page": opts.actionsPage = next(); break;
       case "--scenario": opts.scenario = next(); break;
+      case "--op": opts.op = next().replace(/\/+$/, ""); break;
       case "--verbose": case "-v": opts.verbose = true; break;
       default: throw new Error(`unknown argument ${a}`);
     }
@@ -204,6 +270,8 @@ function parseArgs(argv) {
   if (!opts.base) throw new Error("--base URL is required");
   if (!APPS[opts.app]) throw new Error(`--app must be one of ${Object.keys(APPS).join(", ")}`);
   Object.assign(opts, APPS[opts.app]);
+  opts.sessionPath ??= `${opts.authBase}/session`;
+  opts.pingPath ??= `${opts.authBase}/providers`;
   if (!["update", "signout"].includes(opts.scenario)) throw new Error("--scenario must be update or signout");
   if (opts.expect && !["reverts", "none", "no-update"].includes(opts.expect)) {
     throw new Error("--expect must be 'reverts', 'none' or 'no-update'");
@@ -212,11 +280,16 @@ function parseArgs(argv) {
     if (!values.includes(opts[what])) throw new Error(`bad --${what.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())} ${opts[what]}`);
     if (app && opts.app !== app) throw new Error(`${opts[what]} needs --app ${app}`);
   };
-  only("updateVia", ["session", "action", "profile", "session-get"], { action: "v5", profile: "v4", "session-get": "v4" }[opts.updateVia]);
-  only("slowVia", ["route", "action", "auth-route"], opts.slowVia === "route" ? null : "v5");
+  const apps = { session: null, action: ["v5", "auth0", "better-auth"], profile: ["v4", "auth0"], "session-get": ["v4"] }[opts.updateVia];
+  only("updateVia", ["session", "action", "profile", "session-get"], apps && !apps.includes(opts.app) ? apps.join(" or ") : null);
+  only("slowVia", ["route", "action", "auth-route", "access-token", "get-session"], { route: null, action: "v5", "auth-route": "v5", "access-token": "auth0", "get-session": "better-auth" }[opts.slowVia]);
+  if (opts.app === "auth0" && opts.scenario === "update" && opts.updateVia === "session") throw new Error("--app auth0 updates through --update-via profile or action");
+  if (opts.slowVia === "access-token" && !opts.op) throw new Error("--slow-via access-token needs --op URL (the OpenID provider, to make its refreshes slow)");
   if (!["api", "actions"].includes(opts.authVia)) throw new Error(`bad --auth-via ${opts.authVia}`);
   if (opts.authVia === "actions" && opts.app !== "v5" && opts.app !== "sveltekit") throw new Error("--auth-via actions needs --app v5 or sveltekit");
-  opts.usesActions = opts.app === "v5" && (opts.updateVia === "action" || opts.slowVia === "action" || opts.authVia === "actions");
+  opts.usesActions =
+    (opts.app === "v5" && (opts.updateVia === "action" || opts.slowVia === "action" || opts.authVia === "actions")) ||
+    ((opts.app === "auth0" || opts.app === "better-auth") && opts.updateVia === "action");
   if (!(opts.trials > 0) || !(opts.parallel > 0) || !(opts.slowMs >= 0)) throw new Error("bad numbers");
   opts.parallel = Math.min(opts.parallel, opts.trials);
   return opts;
@@ -295,8 +368,17 @@ const SESSION_BASES = [
   "__Secure-authjs.session-token",
 ];
 
+// @auth0/nextjs-auth0 v4: `__session`, chunks `__session__0`, `__session__1`, …
+const AUTH0_SESSION = /^__session(__\d+)?$/;
+// Better Auth: the session token and the cookie cache (chunks `.0`, `.1`, … when large)
+const BETTER_AUTH_SESSION = /^(__Secure-)?better-auth\.(session_token|session_data(\.\d+)?)$/;
+
 function isSessionCookieName(name) {
-  return SESSION_BASES.some((b) => name === b || (name.startsWith(b + ".") && /^\d+$/.test(name.slice(b.length + 1))));
+  return (
+    AUTH0_SESSION.test(name) ||
+    BETTER_AUTH_SESSION.test(name) ||
+    SESSION_BASES.some((b) => name === b || (name.startsWith(b + ".") && /^\d+$/.test(name.slice(b.length + 1))))
+  );
 }
 
 function setCookieNames(headers) {
@@ -331,7 +413,7 @@ class Client {
     // its body ends: apply them now, in the order headers arrive (the order in
     // which cookieguard decided about them, too).
     const setCookies = res.headers.getSetCookie();
-    for (const n of setCookieNames(setCookies)) if (/(next-auth|authjs)\./.test(n)) this.opts.cookieNamesSeen?.add(n);
+    for (const n of setCookieNames(setCookies)) if (/(next-auth|authjs|better-auth)\.|^__session|^__txn_/.test(n)) this.opts.cookieNamesSeen?.add(n.replace(/^__txn_.*/, "__txn_<state>"));
     this.jar.apply(setCookies);
     const text = await res.text();
     let data = null;
@@ -356,7 +438,7 @@ class Client {
   }
 
   async session() {
-    const path = `${this.opts.authBase}/session`;
+    const path = this.opts.sessionPath;
     const r = await this.request("GET", path);
     if (r.status !== 200) throw new Error(`GET ${path}: status ${r.status}`);
     return r.data;
@@ -411,6 +493,73 @@ class Client {
     return this.request("POST", `${this.opts.authBase}/signout`, { form, headers });
   }
 
+  // @auth0/nextjs-auth0's sign-in as a browser goes through it: GET /auth/login (the SDK
+  // sets its `__txn_<state>` cookie and redirects to the OP), the OP's redirects and its
+  // login form (oidc/server.mjs: #username, #password; the OP's cookies in a jar of their
+  // own, a fresh one per sign-in like a new browser, never sent to the app), then the
+  // OP's redirect back to GET /auth/callback?code=…&state=…, which sets `__session` and
+  // redirects to the app. Returns that last response's status and Location (or
+  // ?error=… when the OP refused the password or anything else went wrong).
+  async auth0SignIn(username, password) {
+    const op = new CookieJar();
+    const appOrigin = new URL(this.opts.base).origin;
+    let url = new URL("/auth/login", this.opts.base).href;
+    let form = null;
+    const fail = (why) => ({ status: 0, url: `?error=${why}`, setCookies: [] });
+    for (let hop = 0; hop < 12; hop++) {
+      const u = new URL(url);
+      if (u.origin === appOrigin) {
+        const r = await this.request("GET", u.pathname + u.search);
+        const loc = r.headers.get("location");
+        if (u.pathname === "/auth/callback") {
+          return { status: r.status, url: loc ? new URL(loc, url).href : `?error=callback-status-${r.status}`, setCookies: r.setCookies };
+        }
+        if (!loc) return fail(`app-status-${r.status}-at-${u.pathname}`);
+        url = new URL(loc, url).href;
+        continue;
+      }
+      const headers = {};
+      if (op.header()) headers.cookie = op.header();
+      if (form) headers["content-type"] = "application/x-www-form-urlencoded";
+      const res = await fetch(url, {
+        method: form ? "POST" : "GET",
+        headers,
+        body: form ? new URLSearchParams(form).toString() : undefined,
+        redirect: "manual",
+      });
+      op.apply(res.headers.getSetCookie());
+      const loc = res.headers.get("location");
+      const text = await res.text();
+      if (loc) {
+        url = new URL(loc, url).href;
+        form = null;
+        continue;
+      }
+      if (res.status === 200 && /id="op-error"/.test(text)) return fail(/error=(\w+)/.exec(text)?.[1] ?? "op-error");
+      const action = /<form[^>]*id="op-login"[^>]*action="([^"]+)"/.exec(text)?.[1];
+      if (res.status !== 200 || !action || form) return fail(`op-status-${res.status}`);
+      url = new URL(action.replace(/&amp;/g, "&"), url).href;
+      form = { username, password };
+    }
+    return fail("too-many-redirects");
+  }
+
+  // Better Auth: a fresh account per sign-in (the app's in-memory store outlives every
+  // check, and the username must be the name right after sign-in), signed up with the
+  // suite's fixed password in a jar of its own (the sign-up's session is thrown away),
+  // then signed in as the client does it: POST /api/auth/sign-in/email {email, password}
+  // (with Origin: Better Auth checks it, and Node's fetch sends Sec-Fetch-Mode). Returns
+  // the sign-in's status and, for a refused one, ?error=<code>.
+  async betterAuthSignIn(username, password) {
+    const email = `${username}-${rand()}@e2e.test`;
+    const headers = { origin: this.opts.base };
+    const up = await new Client(this.opts).request("POST", `${this.opts.authBase}/sign-up/email`, { json: { name: username, email, password: "pw" }, headers });
+    if (up.status !== 200) return { status: up.status, url: `?error=sign-up-status-${up.status}`, setCookies: [] };
+    const r = await this.request("POST", `${this.opts.authBase}/sign-in/email`, { json: { email, password }, headers });
+    const ok = r.status === 200 && r.data?.user?.email === email;
+    return { status: r.status, url: ok ? this.opts.base + "/" : `?error=${r.data?.code ?? "status-" + r.status}`, setCookies: r.setCookies };
+  }
+
   // A SvelteKit form action as a browser without JavaScript posts it (the @auth/sveltekit
   // <SignIn> / <SignOut> components): a form POST to the page, Origin set (SvelteKit
   // refuses cross-site form posts), HTML accepted (SvelteKit then answers a redirect
@@ -449,6 +598,8 @@ function loadActionIds(path) {
 // The write paths (see the header): each returns the response, with `data.value` the
 // session value the server answered with where it has one.
 async function doSignIn(opts, c, user, password) {
+  if (opts.app === "auth0") return c.auth0SignIn(user, password);
+  if (opts.app === "better-auth") return c.betterAuthSignIn(user, password);
   if (opts.authVia === "actions" && opts.app === "sveltekit") {
     const r = await c.formAction("/signin", { providerId: "credentials", username: user, password, redirectTo: "/" });
     const loc = r.headers.get("location");
@@ -472,6 +623,7 @@ async function doUpdate(opts, c, value) {
     case "session-get":
       return c.request("GET", `${opts.authBase}/session?value=${encodeURIComponent(value)}`);
     default:
+      if (opts.app === "better-auth") return betterAuthUpdate(opts, c, value);
       return c.update(updateData(opts, value));
   }
 }
@@ -482,6 +634,10 @@ function doSlow(opts, c, ms) {
       return c.action("slowAction", [ms]);
     case "auth-route":
       return c.request("GET", `/api/slow-auth?ms=${ms}`);
+    case "access-token":
+      return c.request("GET", "/auth/access-token");
+    case "get-session":
+      return c.request("GET", `${opts.authBase}/get-session?disableCookieCache=true&delay=${ms}`);
     default:
       return c.request("GET", `${opts.slowPath}${ms}`);
   }
@@ -489,18 +645,38 @@ function doSlow(opts, c, ms) {
 
 // The value an update response answered with.
 function updatedValue(opts, r) {
+  if ("updated" in r) return r.updated;
   return opts.updateVia === "session" || opts.updateVia === "session-get" ? valueOf(opts, r.data) : r.data?.value;
 }
 
 function doSignOut(opts, c) {
+  if (opts.app === "auth0") return c.request("GET", "/auth/logout");
+  if (opts.app === "better-auth") return c.request("POST", `${opts.authBase}/sign-out`, { json: {}, headers: { origin: opts.base } });
   if (opts.authVia === "actions" && opts.app === "sveltekit") return c.formAction("/signout", { redirectTo: "/" });
   if (opts.authVia === "actions") return c.action("signOutAction", []);
   return c.signOut();
 }
 
+// Better Auth's POST /api/auth/update-user {name} (what authClient.updateUser() sends; it
+// answers {status: true}): `updated` is the name it set. `origin` defaults to the client's.
+async function betterAuthUpdate(opts, c, value, origin = opts.base) {
+  const r = await c.request("POST", `${opts.authBase}/update-user`, { json: { name: value }, headers: { origin } });
+  r.updated = r.status === 200 && r.data?.status === true ? value : null;
+  return r;
+}
+
 // sessionLines[kind][n]++ : one response of this kind carried n session Set-Cookie lines.
+// (auth0: "<sets>+<deletes>", e.g. "1+5": every write of `__session` also expires the
+// chunk names `__session__0` … `__session__4`, and a logout expires all six; a write
+// through Next's cookies() in a route handler or server action deletes with an Expires in
+// 1970 instead of Max-Age=0)
 function countLines(stats, kind, setCookies) {
-  const n = setCookieNames(setCookies).filter(isSessionCookieName).length;
+  const lines = setCookies.filter((h) => isSessionCookieName(h.slice(0, Math.max(0, h.indexOf("="))).trim()));
+  let n = lines.length;
+  if (lines.some((h) => AUTH0_SESSION.test(h.slice(0, h.indexOf("=")).trim()))) {
+    const deletes = lines.filter((h) => /;\s*max-age=0\b|;\s*expires=[^;]*1970/i.test(h)).length;
+    n = `${n - deletes}+${deletes}`;
+  }
   const k = (stats.sessionLines[kind] ??= {});
   k[n] = (k[n] ?? 0) + 1;
 }
@@ -528,7 +704,7 @@ function freshValue(opts, prefix) {
 }
 
 function hasChunks(jar) {
-  return [...jar.cookies.keys()].some((n) => isSessionCookieName(n) && /\.\d+$/.test(n));
+  return [...jar.cookies.keys()].some((n) => isSessionCookieName(n) && /(\.|__)\d+$/.test(n));
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -544,7 +720,7 @@ async function signInChecked(opts, user, problems, stats) {
   const c = new Client(opts);
   const r = await doSignIn(opts, c, user, "pw");
   countLines(stats, "signin", r.setCookies);
-  const okRedirect = (r.status === 200 || r.status === 302) && r.url && !/[?&]error=/.test(r.url);
+  const okRedirect = [200, 302, 303, 307].includes(r.status) && r.url && !/[?&]error=/.test(r.url);
   const sessionCookieSet = c.jar.sessionNames().length > 0;
   const s = await c.session();
   // NextAuth builds its URLs from Host / X-Forwarded-*: the redirect must point back at
@@ -586,7 +762,12 @@ async function checkWrongPassword(opts, problems) {
 
 async function checkBadCsrf(opts, c, problems) {
   const before = valueOf(opts, await c.session());
-  const r = await c.update(updateData(opts, "csrf-" + rand()), "not-the-token");
+  // (Better Auth has no CSRF token: its check is the Origin, so the forged update comes
+  // from another origin; it answers 403 INVALID_ORIGIN)
+  const r =
+    opts.app === "better-auth"
+      ? await betterAuthUpdate(opts, c, "csrf-" + rand(), "http://evil.example")
+      : await c.update(updateData(opts, "csrf-" + rand()), "not-the-token");
   const after = valueOf(opts, await c.session());
   const setSession = setCookieNames(r.setCookies).filter(isSessionCookieName);
   // next-auth answers 400 without a session cookie; Auth.js answers with an
@@ -660,7 +841,7 @@ async function trial(opts, c, idx, stats, canRetry) {
   }
   if (chunked) stats.chunked++;
 
-  const r1 = await c.request("GET", `${opts.authBase}/session`);
+  const r1 = await c.request("GET", opts.sessionPath);
   const s1 = r1.data;
   if (setCookieNames(r1.setCookies).some(isSessionCookieName)) stats.sessionGetRefreshed++;
   countLines(stats, "sessionGet", r1.setCookies);
@@ -683,9 +864,9 @@ async function checkAfterIdle(opts, c, w, problems) {
   const want = valueOf(opts, await c.session());
   await sleep(opts.idleMs);
   const rs = await Promise.allSettled([
-    c.request("GET", `${opts.authBase}/session`),
+    c.request("GET", opts.sessionPath),
     c.request("GET", `${opts.slowPath}0`),
-    c.request("GET", `${opts.authBase}/providers`),
+    c.request("GET", opts.pingPath),
   ]);
   const bad = rs
     .map((r) => (r.status === "fulfilled" ? (r.value.status === 200 ? null : `status ${r.value.status}`) : `error ${r.reason?.cause?.code ?? r.reason?.message}`))
@@ -826,7 +1007,8 @@ async function checkSignOut(opts, c, problems, stats) {
   const s = await c.session();
   const empty = !s || Object.keys(s).length === 0 || !s.user;
   const deletes = r.setCookies.filter((h) => isSessionCookieName(h.split("=")[0].trim()) && /max-age=0/i.test(h)).length;
-  const ok = (r.status === 200 || r.status === 302) && left.length === 0 && empty;
+  // (auth0: GET /auth/logout answers 307 to the OP's end_session, not followed)
+  const ok = [200, 302, 307].includes(r.status) && left.length === 0 && empty;
   if (!ok) {
     problems.push(
       `sign-out: status=${r.status} sessionCookiesLeftInJar=${JSON.stringify(left)} sessionDeletesInResponse=${deletes} ` +
@@ -851,6 +1033,13 @@ async function signOutTrial(opts, user, idx, stats, canRetry) {
     return r;
   });
   await sleep(20);
+  // A refresh that left before the logout: the logout revokes the refresh token at the OP,
+  // so it goes only once the OP has issued the racing refresh (its answer is held
+  // --slow-ms); a refresh arriving after the revocation would just fail.
+  if (opts.slowVia === "access-token") {
+    const r = await fetch(`${opts.op}/e2e/await-refresh?sub=${encodeURIComponent(user)}&timeout=${Math.floor(opts.slowMs / 2)}`);
+    if (!((await r.json())?.refreshes >= 1)) stats.refreshNotSeen = (stats.refreshNotSeen ?? 0) + 1;
+  }
   const t0 = Date.now();
   const out = doSignOut(opts, c).then((r) => {
     order.push("signout");
@@ -861,12 +1050,15 @@ async function signOutTrial(opts, user, idx, stats, canRetry) {
   countLines(stats, "slow", rs.setCookies);
   countLines(stats, "signout", ro.setCookies);
   if (setCookieNames(rs.setCookies).some(isSessionCookieName)) stats.slowCarriedSession++;
-  if (rs.status !== 200 || slowSaw(opts, rs) !== initialValue(opts, user)) {
-    stats.problems.push(`trial ${idx}: slow request status=${rs.status} saw-the-session=${slowSaw(opts, rs) === initialValue(opts, user)}`);
+  // (GET /auth/access-token answers the refreshed token, not the session)
+  const sawSession =
+    opts.slowVia === "access-token" ? typeof rs.data?.token === "string" : slowSaw(opts, rs) === initialValue(opts, user);
+  if (rs.status !== 200 || !sawSession) {
+    stats.problems.push(`trial ${idx}: slow request status=${rs.status} saw-the-session=${sawSession}`);
   }
   // the sign-out itself: an accepted answer that deletes the session cookie
   const deletes = ro.setCookies.filter((h) => isSessionCookieName(h.split("=")[0].trim()) && /max-age=0/i.test(h)).length;
-  if (![200, 302, 303].includes(ro.status) || deletes === 0) {
+  if (![200, 302, 303, 307].includes(ro.status) || deletes === 0) {
     stats.signoutFailures++;
     stats.problems.push(`trial ${idx}: sign-out status=${ro.status} session deletes=${deletes}`);
   }
@@ -889,9 +1081,25 @@ async function signOutTrial(opts, user, idx, stats, canRetry) {
   return false;
 }
 
+// The OP's counters (oidc/server.mjs GET /e2e/stats), or null.
+async function opStats(opts) {
+  if (!opts.op) return null;
+  try {
+    return await (await fetch(`${opts.op}/e2e/stats`)).json();
+  } catch {
+    return null;
+  }
+}
+
 async function signOutRace(opts, stats, { wrongPwOk, forwardedOk, forwardedSeen }) {
   stats.signinFailures = 0;
   stats.signoutFailures = 0;
+  // the slow request is a token refresh: the OP holds its refresh responses --slow-ms
+  if (opts.slowVia === "access-token") {
+    const r = await fetch(`${opts.op}/e2e/refresh-delay?ms=${opts.slowMs}`, { method: "POST" });
+    if (!r.ok) throw new Error(`POST ${opts.op}/e2e/refresh-delay: status ${r.status}`);
+  }
+  const op0 = await opStats(opts);
   let ran = 0;
   let workerErrors = 0;
   const workers = [];
@@ -910,6 +1118,7 @@ async function signOutRace(opts, stats, { wrongPwOk, forwardedOk, forwardedSeen 
     );
   }
   await Promise.all(workers);
+  const op1 = await opStats(opts);
   const signinOk = wrongPwOk && stats.signinFailures === 0;
   const signoutOk = stats.signoutFailures === 0 && ran > 0;
   const figures = {
@@ -930,6 +1139,14 @@ async function signOutRace(opts, stats, { wrongPwOk, forwardedOk, forwardedSeen 
     slowCompletedFirst: stats.slowFirst,
     retriedUnraced: stats.retried,
     signoutMs: msFigures(stats.updateMs),
+    ...(op0 && op1 && opts.slowVia === "access-token" && {
+      opRefreshes: {
+        issued: op1.refreshIssued - op0.refreshIssued,
+        failed: op1.refreshFailed - op0.refreshFailed,
+        notIssuedBeforeLogout: stats.refreshNotSeen ?? 0,
+        delayMs: op1.refreshDelayMs,
+      },
+    }),
     sessionLines: stats.sessionLines,
     cookieNames: [...opts.cookieNamesSeen].sort(),
   };
@@ -1001,7 +1218,7 @@ async function main() {
   };
   opts.cookieNamesSeen = new Set();
   if (opts.usesActions) {
-    const path = opts.manifest ?? new URL("./app-v5/.next/server/server-reference-manifest.json", import.meta.url);
+    const path = opts.manifest ?? new URL(`./app-${opts.app}/.next/server/server-reference-manifest.json`, import.meta.url);
     opts.actionIds = loadActionIds(path);
   }
 
@@ -1033,7 +1250,7 @@ async function main() {
           return;
         }
         // (the CSRF token guards only next-auth/react's update route)
-        if (w === 0 && opts.updateVia === "session" && opts.csrfToken && !(await checkBadCsrf(opts, client, stats.problems))) csrfOk = false;
+        if (w === 0 && opts.updateVia === "session" && (opts.csrfToken || opts.originCheck) && !(await checkBadCsrf(opts, client, stats.problems))) csrfOk = false;
         for (let i = 0; i < share; i++) {
           for (let k = 0; await trial(opts, client, `${w}.${i}`, stats, k < RETRIES); k++);
           ran++;
@@ -1063,7 +1280,7 @@ async function main() {
     signin: signinOk ? "ok" : "fail",
     update: updateOk ? "ok" : "fail",
     signout: signoutsRan === 0 ? "not-run" : signoutOk ? "ok" : "fail",
-    csrf: opts.updateVia === "session" && opts.csrfToken && opts.scenario === "update" ? (csrfOk ? "ok" : "fail") : "n/a",
+    csrf: opts.updateVia === "session" && (opts.csrfToken || opts.originCheck) && opts.scenario === "update" ? (csrfOk ? "ok" : "fail") : "n/a",
     ...(opts.checkForwarded && { forwarded: forwardedOk ? "ok" : "fail", forwardedSeen }),
     ...(opts.idleMs > 0 && { afterIdle: idleOk ? "ok" : "fail", idleMs: opts.idleMs }),
     slowMs: opts.slowMs,

@@ -6,6 +6,11 @@
 # actions; plus --mode report as a control, replicas and the HTTPS stage), and three
 # Auth.js apps with routes under /auth: Next.js 16 + next-auth 5 with basePath "/auth"
 # (the official example's setup), SvelteKit + @auth/sveltekit, Express + @auth/express.
+# And one app of another library: Next.js 16 + @auth0/nextjs-auth0 v4 (stateless
+# `__session` cookie, rolled by the SDK's middleware on every request), signing in against
+# a local OpenID provider (oidc/server.mjs, the `oidc-provider` package) started here.
+# And Next.js 16 + Better Auth (email and password, in-memory database, the cookie cache
+# `better-auth.session_data` on; its secret is BETTER_AUTH_SECRET).
 # Every cookieguard runs as a new user starts it: --listen, --upstream, --mode, no
 # configuration file.
 #
@@ -38,6 +43,12 @@
 #   E2E_WORKERS        checks run side by side (default 4; see "The checks run from one
 #                      work queue" below)
 #   E2E_SERIAL=1       one check at a time (E2E_WORKERS=1)
+#   E2E_APPS           only these apps (space- or comma-separated names from APPS below,
+#                      e.g. E2E_APPS=auth0): only they are built, started and checked;
+#                      the HTTPS stage runs only when v4 and v5 are both among them, the
+#                      replicas only for those of v4 and v5 that are
+#   E2E_RUN_DIR        where logs, figures and the work queue go (default tests/e2e/.run;
+#                      two runs at once on one checkout need one each: a run empties it)
 #
 # tests/e2e is one npm workspace (package.json "workspaces", one package-lock.json):
 # `npm ci` runs once there, when node_modules is missing or older than the lockfile.
@@ -68,6 +79,7 @@
 # the check can fail). The last four columns say what each cookieguard must give:
 #   strip+  --mode strip, the app's secret in its env (AUTH_SECRET / NEXTAUTH_SECRET)
 #   strip-  --mode strip, started with env -u AUTH_SECRET -u NEXTAUTH_SECRET
+#                                     -u AUTH0_SECRET -u BETTER_AUTH_SECRET
 #                                     -u COOKIEGUARD_SESSION_SECRET
 #   guard+  --mode guard, with the secret        guard-  --mode guard, without
 # none       0 reverts over all trials; sign-in, update and sign-out work
@@ -91,6 +103,28 @@
 # prefix being Auth.js's other default: all four columns are "none". The sign-out race
 # in sveltekit signs in and out through the form actions its docs teach (POST /signin,
 # POST /signout: page routes, not under /auth).
+# auth0 (@auth0/nextjs-auth0 v4; its secret is AUTH0_SECRET): the middleware re-sets
+# `__session` on every request that is not one of the SDK's routes, so every slow request
+# carries a stale rolling write. "profile" is POST /api/profile, a route handler calling
+# auth0.updateSession() (its response: the middleware's rolling copy, then the handler's
+# write), "action" the same in a server action (POST /actions); "signout" is the SDK's
+# GET /auth/logout racing a slow /api/slow; "signout-refresh" races it with the SDK's own
+# GET /auth/access-token, which refreshes the token set (the app's tokenRefreshBuffer) at
+# the OP, whose refresh responses are held --slow-ms (race.mjs --op), and writes the
+# session with the new tokens after the logout deleted it. Without the secret an update
+# is told by its shape (two different `__session` values in one response: the rolling
+# copy, then the new one), so all four columns are "none".
+# better-auth (Better Auth, routes under /api/auth, cookie cache on; its secret is
+# BETTER_AUTH_SECRET): the session value is the user's name, read by GET /api/me with
+# auth.api.getSession(), which trusts `better-auth.session_data` (the cache, readable
+# base64url JSON with an HMAC) without asking the database. The slow request is GET
+# /api/slow: auth.api.getSession({disableCookieCache: true}) reads the database, re-writes
+# the cache and re-sets `better-auth.session_token` (updateAge 0), then it waits; in
+# "session-vs-getsession" it is Better Auth's own GET /api/auth/get-session (the same
+# read) answered late. "session" updates with POST /api/auth/update-user {name}, "action"
+# with auth.api.updateUser() in a server action (nextCookies()); "signout" is POST
+# /api/auth/sign-out, after which the slow response's cache and token sign the user in
+# again directly. Target: "none" in all four columns.
 read -r -d '' EXPECTATIONS <<'TABLE' || true
 # app case                  update       slow        auth     bytes  strip+  strip-      guard+  guard-
 v4    session               session      route       api      0      none    none        none    none
@@ -112,13 +146,26 @@ sveltekit session           session      route       api      0      none    non
 sveltekit signout           signout      route       actions  0      none    none        none    none
 express  session            session      route       api      0      none    none        none    none
 express  signout            signout      route       api      0      none    none        none    none
+auth0 session               profile      route       api      0      none    none        none    none
+auth0 action                action       route       api      0      none    none        none    none
+auth0 signout               signout      route       api      0      none    none        none    none
+auth0 signout-refresh       signout      access-token api     0      none    none        none    none
+better-auth session         session      route       api      0      none    none        none    none
+better-auth session-vs-getsession session get-session api     0      none    none        none    none
+better-auth action          action       route       api      0      none    none        none    none
+better-auth signout         signout      route       api      0      none    none        none    none
 TABLE
 PROXIES=(strip-secret strip-nosecret guard-secret guard-nosecret)   # the columns, in order
 # The apps (tests/e2e/app-<name>). v4 and v5 also get the report-mode control, the
 # replicas and the HTTPS stage.
-APPS=(v4 v5 next-example sveltekit express)
-# Where each app's Auth.js routes are.
-declare -A AUTH_BASE=([v4]=/api/auth [v5]=/api/auth [next-example]=/auth [sveltekit]=/auth [express]=/auth)
+ALL_APPS=(v4 v5 next-example sveltekit express auth0 better-auth)
+# Where each app's auth routes are (Auth.js; the Auth0 SDK's under /auth).
+declare -A AUTH_BASE=([v4]=/api/auth [v5]=/api/auth [next-example]=/auth [sveltekit]=/auth [express]=/auth [auth0]=/auth [better-auth]=/api/auth)
+# A path that answers once the app is up (any status), for the app and its cookieguards.
+declare -A READY_PATH=()
+for app in "${ALL_APPS[@]}"; do READY_PATH[$app]="${AUTH_BASE[$app]}/providers"; done
+READY_PATH[auth0]=/api/headers
+READY_PATH[better-auth]=/api/auth/ok
 
 set -euo pipefail
 
@@ -137,13 +184,23 @@ RACE_CHUNKED_TRIALS="${RACE_CHUNKED_TRIALS:-50}"
 RACE_SIGNOUT_TRIALS="${RACE_SIGNOUT_TRIALS:-20}"
 BROWSER_ATTEMPTS="${BROWSER_ATTEMPTS:-4}"
 BROWSER_SLOW_MS="${BROWSER_SLOW_MS:-1500}"
+# E2E_APPS: the apps this run builds, starts and checks (default: all)
+APPS=()
+for app in ${E2E_APPS:+${E2E_APPS//,/ }}; do
+  [[ " ${ALL_APPS[*]} " == *" $app "* ]] || { echo "E2E_APPS: unknown app '$app' (apps: ${ALL_APPS[*]})" >&2; exit 2; }
+  [[ " ${APPS[*]} " == *" $app "* ]] || APPS+=("$app")
+done
+[ "${#APPS[@]}" -gt 0 ] || APPS=("${ALL_APPS[@]}")
+has_app() { [[ " ${APPS[*]} " == *" $1 "* ]]; }
 TLS_ON="${E2E_TLS:-1}"
+# the HTTPS stage covers v4 and v5 together
+has_app v4 && has_app v5 || TLS_ON=0
 TLS_ONLY="${E2E_TLS_ONLY:-0}"
 [ "$TLS_ON" = 1 ] || TLS_ONLY=0
 export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
 export NEXT_TELEMETRY_DISABLED=1
 
-LOG_DIR="$HERE/.run"
+LOG_DIR="${E2E_RUN_DIR:-$HERE/.run}"
 mkdir -p "$LOG_DIR"
 rm -f "$LOG_DIR"/*.log
 
@@ -253,7 +310,7 @@ need_ci() {
 # one install for every app: tests/e2e is an npm workspace (app-v4 and app-v5 pin other
 # next / next-auth versions than the rest; npm nests those under app-*/node_modules)
 if need_ci "$HERE"; then
-  log "npm ci in ${HERE#"$ROOT"/} (workspaces: ${APPS[*]/#/app-})"
+  log "npm ci in ${HERE#"$ROOT"/} (workspaces: ${ALL_APPS[*]/#/app-})"
   (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error >"$LOG_DIR/npm-ci.log" 2>&1) || {
     tail -n 30 "$LOG_DIR/npm-ci.log" >&2
     log "npm ci failed in $HERE"
@@ -267,9 +324,10 @@ next_bin() {
 
 # ---------------------------------------------------------------- build
 # Each app is built when its build is missing or older than one of its sources or the
-# lockfile: the three Next.js apps (`next build`, two at a time at most) and the SvelteKit
-# app (`vite build`, adapter-node: build/); Express runs its sources as they are.
-declare -A BUILD_STAMP=([v4]=.next/BUILD_ID [v5]=.next/BUILD_ID [next-example]=.next/BUILD_ID [sveltekit]=build/handler.js)
+# lockfile: the four Next.js apps (`next build`, two at a time at most) and the SvelteKit
+# app (`vite build`, adapter-node: build/); Express runs its sources as they are. Apps left
+# out by E2E_APPS are not built.
+declare -A BUILD_STAMP=([v4]=.next/BUILD_ID [v5]=.next/BUILD_ID [next-example]=.next/BUILD_ID [sveltekit]=build/handler.js [auth0]=.next/BUILD_ID [better-auth]=.next/BUILD_ID)
 need_build() {
   local dir="$HERE/app-$1" stamp="${BUILD_STAMP[$1]}"
   [ "${E2E_REBUILD:-0}" = 1 ] && return 0
@@ -279,6 +337,7 @@ need_build() {
 }
 build_app() {
   local app="$1" dir="$HERE/app-$1"
+  has_app "$app" || return 0
   if ! need_build "$app"; then
     log "app-$app: build is up to date"
     return 0
@@ -296,9 +355,9 @@ build_app() {
 }
 # two queues side by side (a Next.js build alone does not keep both cores busy)
 build_status=0
-{ build_app v4 && build_app v5; } &
+{ build_app v4 && build_app v5 && build_app auth0; } &
 build_a=$!
-{ build_app next-example && build_app sveltekit; } || build_status=1
+{ build_app next-example && build_app sveltekit && build_app better-auth; } || build_status=1
 wait "$build_a" || build_status=1
 [ "$build_status" = 0 ] || exit 1
 
@@ -342,7 +401,7 @@ fi
 read -r P_V4 P_V5 P_SS4 P_SN4 P_GS4 P_GN4 P_R4 P_SS5 P_SN5 P_GS5 P_GN5 P_R5 P_REDIS \
   P_MA4 P_MB4 P_SA4 P_SB4 P_LM4 P_LS4 P_MA5 P_MB5 P_SA5 P_SB5 P_LM5 P_LS5 TLS_PORT_LIST < <(node -e '
 const net = require("net");
-Promise.all(Array.from({ length: 25 + 16 + 15 }, () => new Promise((ok, ko) => {
+Promise.all(Array.from({ length: 25 + 16 + 26 }, () => new Promise((ok, ko) => {
   const s = net.createServer(); s.once("error", ko);
   s.listen(0, "127.0.0.1", () => ok(s));
 }))).then((ss) => {
@@ -354,7 +413,7 @@ for app in "${APPS[@]}"; do
   SECRET[$app]="$(node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))')"
 done
 # the variable each app (and a cookieguard "with the secret") reads it from
-declare -A SECRET_VAR=([v4]=NEXTAUTH_SECRET [v5]=AUTH_SECRET [next-example]=AUTH_SECRET [sveltekit]=AUTH_SECRET [express]=AUTH_SECRET)
+declare -A SECRET_VAR=([v4]=NEXTAUTH_SECRET [v5]=AUTH_SECRET [next-example]=AUTH_SECRET [sveltekit]=AUTH_SECRET [express]=AUTH_SECRET [auth0]=AUTH0_SECRET [better-auth]=BETTER_AUTH_SECRET)
 
 # HTTPS stage layout, per (terminator, app): the `next start` (same build) whose
 # NEXTAUTH_URL / AUTH_URL is the terminator's public https:// URL, the strip and the
@@ -386,9 +445,10 @@ TLS_DIR="$LOG_DIR/tls"
 # ---------------------------------------------------------------- servers
 declare -A APP_URL=([v4]="http://127.0.0.1:$P_V4" [v5]="http://127.0.0.1:$P_V5")
 declare -A APP_UP=([v4]=0 [v5]=0)
-# the /auth apps: one app port and four cookieguard ports each, after the HTTPS stage's 16
+# the /auth apps, auth0 and better-auth: one app port and four cookieguard ports each,
+# after the HTTPS stage's 16; then the OpenID provider's
 i=16
-for app in next-example sveltekit express; do
+for app in next-example sveltekit express auth0 better-auth; do
   APP_URL[$app]="http://127.0.0.1:${TLS_PORTS[i]}"
   APP_UP[$app]=0
   i=$((i + 1))
@@ -402,12 +462,21 @@ declare -A PROXY_URL=(
   [v5-guard-secret]="http://127.0.0.1:$P_GS5" [v5-guard-nosecret]="http://127.0.0.1:$P_GN5"
   [v5-report]="http://127.0.0.1:$P_R5"
 )
-for app in next-example sveltekit express; do
+for app in next-example sveltekit express auth0 better-auth; do
   for proxy in "${PROXIES[@]}"; do
     PROXY_URL[$app-$proxy]="http://127.0.0.1:${TLS_PORTS[i]}"
     i=$((i + 1))
   done
 done
+# The local OpenID provider of app-auth0 (oidc/server.mjs): issuer http://localhost:<port>/
+# (the SDK refuses an IP address as its domain), listening on 127.0.0.1.
+OIDC_PORT="${TLS_PORTS[i]}"
+OIDC_URL="http://localhost:$OIDC_PORT"
+OIDC_CLIENT_ID=cookieguard-e2e
+OIDC_CLIENT_SECRET="$(node -e 'console.log(require("crypto").randomBytes(24).toString("hex"))')"
+# Extra race.mjs arguments of an app, for every check (auth0: where its OP is, to make
+# the OP's refreshes slow in the signout-refresh case).
+declare -A APP_ARGS=([auth0]="--op|$OIDC_URL")
 declare -A PROXY_UP=()
 PROXY_PIDS=()
 # Extra race.mjs / browser.mjs arguments for the direct controls: the SvelteKit app
@@ -417,10 +486,29 @@ PROXY_PIDS=()
 declare -A DIRECT_ARGS=()
 DIRECT_ARGS[sveltekit]="--header|X-Forwarded-Proto: http|--header|X-Forwarded-Host: ${APP_URL[sveltekit]#http://}"
 
+# The OpenID provider first (app-auth0 reads its discovery document at the first sign-in):
+# one static client, any loopback port's /auth/callback (oidc/server.mjs).
+OIDC_PID=
+if has_app auth0; then
+  start "OpenID provider for app-auth0 on 127.0.0.1:$OIDC_PORT (issuer $OIDC_URL/)" "$LOG_DIR/oidc.log" \
+    env OIDC_CLIENT_ID="$OIDC_CLIENT_ID" OIDC_CLIENT_SECRET="$OIDC_CLIENT_SECRET" \
+    node "$HERE/oidc/server.mjs" --port "$OIDC_PORT" --host 127.0.0.1
+  OIDC_PID=$STARTED_PID
+fi
+
 declare -A APP_PID=()
 for app in "${APPS[@]}"; do
   port="${APP_URL[$app]##*:}"
   envs=(env "${SECRET_VAR[$app]}=${SECRET[$app]}" AUTH_TRUST_HOST=true)
+  # auth0: the SDK's variables; APP_BASE_URL lists every origin the app is reached at
+  # (directly and through its four cookieguards): the SDK then builds its redirect_uri
+  # and post-logout URL from the request's origin when it is one of them
+  if [ "$app" = auth0 ]; then
+    base_urls="${APP_URL[auth0]}"
+    for proxy in "${PROXIES[@]}"; do base_urls+=",${PROXY_URL[auth0-$proxy]}"; done
+    envs=(env -u AUTH_TRUST_HOST "AUTH0_SECRET=${SECRET[auth0]}" "AUTH0_DOMAIN=$OIDC_URL"
+      "AUTH0_CLIENT_ID=$OIDC_CLIENT_ID" "AUTH0_CLIENT_SECRET=$OIDC_CLIENT_SECRET" "APP_BASE_URL=$base_urls")
+  fi
   case "$app" in
     sveltekit) cmd=(env PORT="$port" HOST=127.0.0.1 PROTOCOL_HEADER=x-forwarded-proto HOST_HEADER=x-forwarded-host
       node "$HERE/app-sveltekit/build") ;;
@@ -449,9 +537,15 @@ if [ "$TLS_ON" = 1 ] && [ -z "$TLS_MISSING" ]; then
   done
 fi
 waits=()
-for app in "${APPS[@]}"; do waits+=("app-$app" "${APP_PID[$app]}" "${APP_URL[$app]}${AUTH_BASE[$app]}/providers"); done
+for app in "${APPS[@]}"; do waits+=("app-$app" "${APP_PID[$app]}" "${APP_URL[$app]}${READY_PATH[$app]}"); done
+[ -n "$OIDC_PID" ] && waits+=(oidc "$OIDC_PID" "$OIDC_URL/.well-known/openid-configuration")
 wait_many "${waits[@]}"
 for app in "${APPS[@]}"; do [[ "$WAIT_FAILED" == *" app-$app "* ]] || APP_UP[$app]=1; done
+# app-auth0 cannot sign anyone in without its OP
+if [[ "$WAIT_FAILED" == *" oidc "* ]] && has_app auth0; then
+  log "the OpenID provider did not start (${LOG_DIR#"$ROOT"/}/oidc.log): app-auth0's checks will fail"
+  APP_UP[auth0]=0
+fi
 
 # start_guard APP PROXY: cookieguard PROXY (strip|guard-secret|nosecret, or report) in
 # front of app APP. "-secret": the app's secret in cookieguard's environment, under the
@@ -460,7 +554,7 @@ for app in "${APPS[@]}"; do [[ "$WAIT_FAILED" == *" app-$app "* ]] || APP_UP[$ap
 # waited for all at once.
 start_guard() {
   local app="$1" proxy="$2" mode="${2%%-*}" url="${PROXY_URL[$1-$2]}"
-  local envs=(env -u AUTH_SECRET -u NEXTAUTH_SECRET -u COOKIEGUARD_SESSION_SECRET)
+  local envs=(env -u AUTH_SECRET -u NEXTAUTH_SECRET -u AUTH0_SECRET -u BETTER_AUTH_SECRET -u COOKIEGUARD_SESSION_SECRET)
   [ "${proxy#*-}" = secret ] && envs+=("${SECRET_VAR[$app]}=${SECRET[$app]}")
   NO_COLOR=1 RUST_LOG="${RUST_LOG:-info}" start "cookieguard $proxy -> app-$app on ${url#http://}" \
     "$LOG_DIR/cookieguard-$app-$proxy.log" \
@@ -490,7 +584,7 @@ if [ "$HAVE_PROXY" = 1 ]; then
   for app in "${APPS[@]}"; do
     [ "${APP_UP[$app]}" = 1 ] || continue
     for proxy in $(guard_list "$app"); do
-      waits+=("cookieguard-$app-$proxy" "${GUARD_PID[$app-$proxy]}" "${PROXY_URL[$app-$proxy]}${AUTH_BASE[$app]}/providers")
+      waits+=("cookieguard-$app-$proxy" "${GUARD_PID[$app-$proxy]}" "${PROXY_URL[$app-$proxy]}${READY_PATH[$app]}")
     done
   done
   wait_many "${waits[@]}"
@@ -534,12 +628,14 @@ redis_prefix = "e2e-$app"
 EOF
   # (no secret in their environment: the store is what these checks are about)
   NO_COLOR=1 RUST_LOG="${RUST_LOG:-info}" start "cookieguard replica $name on 127.0.0.1:$port" "$LOG_DIR/$name.log" \
-    env -u AUTH_SECRET -u NEXTAUTH_SECRET -u COOKIEGUARD_SESSION_SECRET "$BIN" --config "$config" --listen "127.0.0.1:$port" --upstream "${APP_URL[$app]}"
+    env -u AUTH_SECRET -u NEXTAUTH_SECRET -u AUTH0_SECRET -u COOKIEGUARD_SESSION_SECRET "$BIN" --config "$config" --listen "127.0.0.1:$port" --upstream "${APP_URL[$app]}"
   PROXY_PIDS+=("$STARTED_PID")
   waits+=("$name" "$STARTED_PID" "http://127.0.0.1:$port/api/auth/csrf")
 }
 
-if [ -z "$SCALE_MISSING" ]; then
+if ! has_app v4 && ! has_app v5; then
+  : # (E2E_APPS: the replicas are v4's and v5's)
+elif [ -z "$SCALE_MISSING" ]; then
   start "redis-server on 127.0.0.1:$P_REDIS" "$LOG_DIR/redis.log" \
     redis-server --bind 127.0.0.1 --port "$P_REDIS" --save "" --appendonly no
   NGINX_DIR="$LOG_DIR/nginx"
@@ -703,7 +799,7 @@ start_tls_guard() {
   local term="$1" app="$2" mode="$3" key="$1-$2" url="${TLS_GUARD_URL[$1-$2-$3]}"
   NO_COLOR=1 RUST_LOG="${RUST_LOG:-info}" start "cookieguard $mode for $term -> app-$key on ${url#http://}" \
     "$LOG_DIR/cookieguard-$key-$mode.log" \
-    env -u AUTH_SECRET -u NEXTAUTH_SECRET -u COOKIEGUARD_SESSION_SECRET "${SECRET_VAR[$app]}=${SECRET[$app]}" \
+    env -u AUTH_SECRET -u NEXTAUTH_SECRET -u AUTH0_SECRET -u COOKIEGUARD_SESSION_SECRET "${SECRET_VAR[$app]}=${SECRET[$app]}" \
     "$BIN" --config "$TLS_DIR/cookieguard-$term.toml" --listen "${url#http://}" --upstream "${TLS_APP_URL[$key]}" --mode "$mode"
   PROXY_PIDS+=("$STARTED_PID")
   waits+=("cookieguard-$key-$mode" "$STARTED_PID" "$url/api/auth/csrf")
@@ -827,8 +923,8 @@ check_if() {
 }
 : >"$LOG_DIR/figures"
 
-RACE=(node "$HERE/race.mjs" --slow-ms "$RACE_SLOW_MS" --parallel "$RACE_PARALLEL"
-  --manifest "$HERE/app-v5/.next/server/server-reference-manifest.json")
+# (server-action ids: race.mjs reads app-<app>/.next/server/server-reference-manifest.json)
+RACE=(node "$HERE/race.mjs" --slow-ms "$RACE_SLOW_MS" --parallel "$RACE_PARALLEL")
 BROWSER=(node "$HERE/browser.mjs" --attempts "$BROWSER_ATTEMPTS" --slow-ms "$BROWSER_SLOW_MS")
 
 BROWSER_OK=1
@@ -851,10 +947,12 @@ race_case_args() {
   [ "$4" != 0 ] && CASE_ARGS+=(--value-bytes "$4")
   return 0
 }
-# direct_args APP: DIRECT_ARGS[APP] as an array (DIRECT)
+# direct_args APP: DIRECT_ARGS[APP] as an array (DIRECT), APP_ARGS[APP] as APPX
 direct_args() {
   DIRECT=()
+  APPX=()
   [ -n "${DIRECT_ARGS[$1]:-}" ] && IFS='|' read -r -a DIRECT <<<"${DIRECT_ARGS[$1]}"
+  [ -n "${APP_ARGS[$1]:-}" ] && IFS='|' read -r -a APPX <<<"${APP_ARGS[$1]}"
   return 0
 }
 
@@ -863,7 +961,7 @@ direct_args() {
 race_checks() {
   local app="$1" up="${APP_UP[$1]}" d="${APP_URL[$1]}" want="$2"
   local row_app name update slow auth bytes e1 e2 e3 e4 trials control proxy expect i
-  local cols ok lim extra DIRECT
+  local cols ok lim extra DIRECT APPX
   direct_args "$app"
   while read -r row_app name update slow auth bytes e1 e2 e3 e4; do
     [ "$row_app" = "$app" ] && [ "$name" = "$want" ] || continue
@@ -873,7 +971,7 @@ race_checks() {
     [ "$update" = signout ] && { trials="$RACE_SIGNOUT_TRIALS"; control=$((RACE_SIGNOUT_TRIALS < RACE_CONTROL_TRIALS ? RACE_SIGNOUT_TRIALS : RACE_CONTROL_TRIALS)); }
     race_case_args "$update" "$slow" "$auth" "$bytes" "$control"
     check_if "$up" "app-$app did not start" "race-$app-$name-direct" \
-      "${RACE[@]}" "${CASE_ARGS[@]}" "${DIRECT[@]}" --slow-ms "$RACE_CONTROL_SLOW_MS" --base "$d" --app "$app" --target direct --expect reverts
+      "${RACE[@]}" "${CASE_ARGS[@]}" "${DIRECT[@]}" "${APPX[@]}" --slow-ms "$RACE_CONTROL_SLOW_MS" --base "$d" --app "$app" --target direct --expect reverts
     race_case_args "$update" "$slow" "$auth" "$bytes" "$trials"
     cols=("$e1" "$e2" "$e3" "$e4")
     for i in 0 1 2 3; do
@@ -892,10 +990,11 @@ race_checks() {
         [ "$proxy" = strip-secret ] && extra+=(--idle-ms 5500 --sliding-checks 3)
         [ "${proxy%%-*}" = guard ] && extra+=(--sliding-checks 3 --expect-sliding)
       fi
-      [ "${proxy%%-*}" = guard ] && [ "$expect" = none ] && [ "$update" != signout ] && extra+=(--expect-refresh)
+      # (not better-auth: its session read, /api/me, writes nothing while the cache is valid)
+      [ "${proxy%%-*}" = guard ] && [ "$expect" = none ] && [ "$update" != signout ] && [ "$app" != better-auth ] && extra+=(--expect-refresh)
       ok=$((APP_UP[$app] && ${PROXY_UP[$app-$proxy]:-0}))
       check_if "$ok" "cookieguard $proxy for app-$app is not running" "${lim[@]}" "race-$app-$name-$proxy" \
-        "${RACE[@]}" "${CASE_ARGS[@]}" --base "${PROXY_URL[$app-$proxy]}" --app "$app" "${extra[@]}"
+        "${RACE[@]}" "${CASE_ARGS[@]}" "${APPX[@]}" --base "${PROXY_URL[$app-$proxy]}" --app "$app" "${extra[@]}"
     done
   done <<<"$EXPECTATIONS"
 }
@@ -929,19 +1028,23 @@ browser_checks() {
   # a real browser: update() lost directly, kept through cookieguard (with the
   # secret); v5 also signs in, updates and signs out through server actions only,
   # through every cookieguard, with the secret and without. (--flow react: the app's
-  # page at /, whatever its framework.)
+  # page at /, whatever its framework.) auth0: one check, through the strip cookieguard
+  # with the secret (sign-in on the OP's form, update, race, logout).
   local flows=("${2:-react}")
-  local flow tag proxies
+  local flow tag proxies direct
   for flow in "${flows[@]}"; do
     tag="browser-$app"
     proxies=(strip-secret guard-secret)
+    direct=(direct)
     if [ "$flow" = actions ]; then
       tag="browser-$app-actions"
       proxies=("${PROXIES[@]}")
     fi
+    [ "$app" = auth0 ] && { proxies=(strip-secret); direct=(); }
+    [ "$app" = better-auth ] && { proxies=(strip-secret); direct=(); }
     case "$BROWSER_OK" in
       1)
-        check_if "$up" "app-$app did not start" "$tag-direct" \
+        [ "${#direct[@]}" -gt 0 ] && check_if "$up" "app-$app did not start" "$tag-direct" \
           "${BROWSER[@]}" --flow "$flow" "${DIRECT[@]}" --base "$d" --app "$app" --target direct --expect revert
         for proxy in "${proxies[@]}"; do
           ok=$((APP_UP[$app] && ${PROXY_UP[$app-$proxy]:-0}))
@@ -950,7 +1053,7 @@ browser_checks() {
         done
         ;;
       -1)
-        for proxy in direct "${proxies[@]}"; do
+        for proxy in "${direct[@]}" "${proxies[@]}"; do
           fail_check "$tag-$proxy" "chromium missing at $CHROMIUM_PATH"
         done
         ;;
@@ -1019,12 +1122,20 @@ tls_browser_checks() {
 # Warm-up, not counted: a Next.js server loads each route's code on its first request,
 # and the first requests of a fresh Node process run slowly; two short races against
 # each app directly, side by side, so that the first checks do not pay for that.
+# (auth0: both update paths, the server action and the route handler, one after the other)
 warm=()
 for app in "${APPS[@]}"; do
   [ "${APP_UP[$app]}" = 1 ] || continue
   direct_args "$app"
-  "${RACE[@]}" --trials 2 --parallel 2 "${DIRECT[@]}" --base "${APP_URL[$app]}" --app "$app" --target warm-up \
-    >"$LOG_DIR/warm-up-$app.out" 2>&1 &
+  ways=("--update-via session")
+  [ "$app" = auth0 ] && ways=("--update-via action" "--update-via profile")
+  [ "$app" = better-auth ] && ways=("--update-via action" "--update-via session")
+  : >"$LOG_DIR/warm-up-$app.out"
+  for way in "${ways[@]}"; do
+    # shellcheck disable=SC2086
+    "${RACE[@]}" --trials 2 --parallel 2 $way "${DIRECT[@]}" "${APPX[@]}" --base "${APP_URL[$app]}" --app "$app" --target warm-up \
+      >>"$LOG_DIR/warm-up-$app.out" 2>&1 || true
+  done &
   warm+=("$!")
 done
 for pid in "${warm[@]}"; do wait "$pid" || true; done
@@ -1066,7 +1177,7 @@ queue_app() { # APP: its browser units (v5: also the server-action flow), race u
     queue_add "tls-$app" tls_race_checks "$app"
   fi
 }
-for app in v5 v4 next-example sveltekit express; do queue_app "$app"; done
+for app in v5 v4 auth0 better-auth next-example sveltekit express; do has_app "$app" && queue_app "$app"; done
 # take_unit: under the lock, prints the first unit whose app is free ("" when the queue
 # is empty, "-" when every remaining unit waits for a busy app) and marks its app busy
 take_unit() {
