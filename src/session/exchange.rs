@@ -324,7 +324,7 @@ mod tests {
 
     #[test]
     fn a_session_in_several_cookies_is_read_as_one_compound_value() {
-        use crate::session::profile::{CompoundValue, Profile as _, better_auth::BetterAuth};
+        use crate::session::profile::{CompoundValue, better_auth::BetterAuth};
         let profile: &'static dyn crate::session::profile::Profile = &BetterAuth;
         let names = SessionCookieNames::from_profiles([(
             profile,
