@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use cookieguard::config::Config;
+use cookieguard::config::secrets::resolve_profiles;
 use cookieguard::guard::Decider;
 use cookieguard::policy::{Authority, Change, Mode, Outcome, RequestFacts, StripReason};
 use http::header::{COOKIE, SET_COOKIE};
@@ -41,12 +42,24 @@ fn exchange<'a>(strategy: &'a Value, id: &str) -> (&'a str, Vec<String>) {
 
 /// The default configuration (every shipped profile, no secret) in `mode`.
 fn decider(mode: Mode) -> Decider {
-    Config::from_toml(
+    decider_with(mode, None)
+}
+
+/// [`decider`] with `BETTER_AUTH_SECRET` in the environment, or not.
+fn decider_with(mode: Mode, secret: Option<&str>) -> Decider {
+    let mut config = Config::from_toml(
         &format!("mode = \"{}\"\n", mode.as_str()),
         Path::new("better-auth.toml"),
     )
-    .unwrap()
-    .decider()
+    .unwrap();
+    let profiles: Vec<_> = cookieguard::session::profile::SHIPPED.to_vec();
+    config.session.secrets = resolve_profiles(None, None, &profiles, |name| {
+        (name == "BETTER_AUTH_SECRET")
+            .then(|| secret.map(str::to_owned))
+            .flatten()
+    })
+    .unwrap();
+    config.decider()
 }
 
 fn request(d: &Decider, method: Method, path: &str, cookie: &str) -> RequestFacts {
@@ -160,22 +173,25 @@ fn update_user_is_a_change_anywhere_when_the_cache_is_readable() {
         ));
         // The same write from a server action (nextCookies()): read without
         // the secret, its user differs. A jwe cache is sealed: without the
-        // secret it looks like a refresh. (A fresh memory: the same update
-        // twice would be a stale change the second time.)
-        let strip = decider(Mode::Strip);
-        let facts = request(&strip, Method::POST, "/settings", cookie);
-        let (outcome, _) = decide(&strip, &facts, &lines);
-        if name == "jwe" {
-            assert!(matches!(outcome, Outcome::Stripped { .. }), "{outcome:?}");
-        } else {
-            assert_eq!(
-                outcome,
-                Outcome::Allowed {
-                    by: Authority::Change(Change::Claims),
-                    cookies: 2
-                },
-                "{name}"
-            );
+        // secret it looks like a refresh; with it, it opens. (A fresh memory
+        // each time: the same update twice would be a stale change.)
+        let secret = f["secret"].as_str().unwrap();
+        for with_secret in [false, true] {
+            let strip = decider_with(Mode::Strip, with_secret.then_some(secret));
+            let facts = request(&strip, Method::POST, "/settings", cookie);
+            let (outcome, _) = decide(&strip, &facts, &lines);
+            if name == "jwe" && !with_secret {
+                assert!(matches!(outcome, Outcome::Stripped { .. }), "{outcome:?}");
+            } else {
+                assert_eq!(
+                    outcome,
+                    Outcome::Allowed {
+                        by: Authority::Change(Change::Claims),
+                        cookies: 2
+                    },
+                    "{name}, secret {with_secret}"
+                );
+            }
         }
     }
 }
@@ -210,4 +226,37 @@ fn a_stale_cache_written_after_update_user_is_stripped_in_guard_mode() {
         );
         assert_eq!(kept, 1);
     }
+}
+
+#[test]
+fn a_jwe_cache_opens_with_the_secret_and_a_wrong_one_is_no_failed_request() {
+    use cookieguard::session::profile::{Profile as _, better_auth::BetterAuth};
+    use cookieguard::session::token::{Secret, TokenError};
+    let f = fixtures();
+    let s = &f["strategies"]["jwe"];
+    let (_, lines) = exchange(s, "sign-up");
+    let data = lines
+        .iter()
+        .find(|l| l.starts_with("better-auth.session_data="))
+        .unwrap();
+    let value = &data["better-auth.session_data=".len()..data.find(';').unwrap()];
+    let compound = format!("2={value}\0");
+    let names: Vec<String> = BetterAuth
+        .cookie_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let right = BetterAuth.opener(&[Secret::new(f["secret"].as_str().unwrap())], &names);
+    let claims = right.open(0, compound.as_bytes()).unwrap();
+    assert_eq!(claims.get("user").unwrap()["name"], "Ada");
+    let wrong = BetterAuth.opener(&[Secret::new("not the app's")], &names);
+    assert_eq!(
+        wrong.open(0, compound.as_bytes()),
+        Err(TokenError::NoSecretOpens)
+    );
+    let none = BetterAuth.opener(&[], &names);
+    assert_eq!(
+        none.open(0, compound.as_bytes()),
+        Err(TokenError::NeedsSecret)
+    );
 }

@@ -13,7 +13,9 @@
 //!   JSON, the default) and `jwt` (HS256) strategies, by its user, session
 //!   and version, less what every write renews (`updatedAt`, `expiresAt`,
 //!   the session's own `expiresAt` and `updatedAt`, `iat`, `exp`). The `jwe`
-//!   strategy is sealed: its cache is judged by shape.
+//!   strategy is sealed (`dir` + `A256CBC-HS512`, key by HKDF-SHA256 from
+//!   the secret, salt `better-auth-session`): opened with the secret, judged
+//!   by shape without it.
 //! - Routes under `/api/auth`: sign-in, sign-up, sign-out, `update-user`
 //!   and the other endpoints that change the session; `get-session` only
 //!   refreshes it (fills the cache, renews the token's expiry).
@@ -22,7 +24,7 @@ use http::Method;
 use serde_json::{Map, Value};
 
 use super::{ChunkScheme, CompoundValue, Opener, Profile, RouteSpec, ShapeRules};
-use crate::session::token::{Claims, Secret, TokenError};
+use crate::session::token::{Claims, DirCbcReader, Secret, TokenError};
 
 /// The Better Auth profile.
 #[derive(Debug, Clone, Copy)]
@@ -143,8 +145,10 @@ impl Profile for BetterAuth {
         &["updatedAt", "expiresAt", "iat", "exp"]
     }
 
-    fn opener(&self, _secrets: &[Secret], _cookie_names: &[String]) -> Box<dyn Opener> {
-        Box::new(BetterAuthReader)
+    fn opener(&self, secrets: &[Secret], _cookie_names: &[String]) -> Box<dyn Opener> {
+        Box::new(BetterAuthReader {
+            jwe: (!secrets.is_empty()).then(|| DirCbcReader::new(secrets, JWE_SALT, JWE_INFO)),
+        })
     }
 
     fn shape_rules(&self) -> ShapeRules {
@@ -164,9 +168,17 @@ impl Profile for BetterAuth {
     }
 }
 
-/// Reads a Better Auth session (its [`CompoundValue`]) without the secret.
+/// The `jwe` cache's key derivation (`crypto/jwt.mjs`,
+/// `symmetricEncodeJWT(…, "better-auth-session")`).
+const JWE_SALT: &[u8] = b"better-auth-session";
+const JWE_INFO: &[u8] = b"BetterAuth.js Generated Encryption Key";
+
+/// Reads a Better Auth session (its [`CompoundValue`]): the token and the
+/// `compact` and `jwt` caches as they are, a `jwe` cache with the secret.
 #[derive(Debug)]
-struct BetterAuthReader;
+struct BetterAuthReader {
+    jwe: Option<DirCbcReader>,
+}
 
 impl Opener for BetterAuthReader {
     fn open(&self, _cookie: usize, value: &[u8]) -> Result<Claims, TokenError> {
@@ -186,7 +198,10 @@ impl Opener for BetterAuthReader {
                     let payload = part.split(|&b| b == b'.').nth(1).unwrap_or_default();
                     cache_claims(&decode_json(payload)?, &mut claims)?;
                 }
-                4 => return Err(TokenError::NeedsSecret),
+                4 => match &self.jwe {
+                    Some(reader) => cache_claims(&reader.read(part)?.into_map(), &mut claims)?,
+                    None => return Err(TokenError::NeedsSecret),
+                },
                 _ => return Err(TokenError::Malformed("no Better Auth value")),
             }
         }

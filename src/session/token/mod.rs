@@ -36,7 +36,7 @@ use base64::engine::general_purpose::{GeneralPurpose, URL_SAFE_NO_PAD};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac as _};
 use serde_json::{Map, Value};
-use sha2::{Digest as _, Sha256, Sha512};
+use sha2::{Sha256, Sha512};
 use zeroize::{Zeroize as _, Zeroizing};
 
 /// Longest token accepted (after the caller joined chunks). Node's default header
@@ -270,25 +270,12 @@ impl TokenReader {
                         info.as_bytes(),
                         key.as_mut_slice(),
                     );
-                    let mac_key: &[u8; 32] = key.first_chunk().expect("64 > 32");
-                    let enc_key: &[u8; 32] = key.last_chunk().expect("64 > 32");
-                    let mut k_b64 = B64.encode(key.as_slice());
-                    let jwk = Zeroizing::new(format!(r#"{{"k":"{k_b64}","kty":"oct"}}"#));
-                    k_b64.zeroize();
-                    let kid = B64.encode(Sha512::digest(jwk.as_bytes()));
+                    let kid = thumbprint::<Sha512>(key.as_slice());
                     let header = format!(r#"{{"alg":"dir","enc":"{ENC_CBC}","kid":"{kid}"}}"#);
-                    cbc.push(CbcKey {
-                        mac: Hmac::<Sha512>::new_from_slice(mac_key)
-                            .expect("HMAC takes keys of any length"),
-                        dec: Aes256Dec::new(enc_key.into()),
-                        header_b64: B64.encode(header),
-                        kid,
-                    });
+                    cbc.push(CbcKey::new(&key, kid, B64.encode(header)));
+                    let mac_key: &[u8; 32] = key.first_chunk().expect("64 > 32");
                     gcm.push(Aes256Gcm::new(mac_key.into()));
-                    let mut k_b64 = B64.encode(mac_key);
-                    let jwk = Zeroizing::new(format!(r#"{{"k":"{k_b64}","kty":"oct"}}"#));
-                    k_b64.zeroize();
-                    gcm_kids.push(B64.encode(Sha256::digest(jwk.as_bytes())));
+                    gcm_kids.push(thumbprint::<Sha256>(mac_key));
                 }
                 Family { cbc, gcm, gcm_kids }
             })
@@ -348,23 +335,6 @@ impl TokenReader {
                 &buf
             }
             Enc::Cbc => {
-                if iv.len() != CBC_IV || tag.len() != CBC_TAG {
-                    return Err(TokenError::Malformed(
-                        "bad IV or tag length for A256CBC-HS512",
-                    ));
-                }
-                if buf.is_empty() || buf.len() % 16 != 0 {
-                    return Err(TokenError::Malformed("ciphertext not whole AES blocks"));
-                }
-                let al = (aad.len() as u64 * 8).to_be_bytes();
-                let verifies = |k: &CbcKey| {
-                    let mut mac = k.mac.clone();
-                    mac.update(aad);
-                    mac.update(iv);
-                    mac.update(&buf);
-                    mac.update(&al);
-                    mac.verify_truncated_left(tag).is_ok()
-                };
                 // The key Auth.js would pick: the one the header names (its
                 // exact header, or its kid), or the newest secret's when the
                 // header names none. A kid that names no configured key opens
@@ -376,14 +346,136 @@ impl TokenReader {
                 };
                 let key = index
                     .map(|i| &family.cbc[i])
-                    .filter(|k| verifies(k))
                     .ok_or(TokenError::NoSecretOpens)?;
-                let iv: &[u8; CBC_IV] = iv.try_into().expect("length checked above");
-                cbc::Decryptor::<Aes256Dec>::inner_iv_init(key.dec.clone(), iv.into())
-                    .decrypt_padded::<Pkcs7>(&mut buf)
-                    .map_err(|_| TokenError::Malformed("bad padding under a valid tag"))?
+                open_cbc(key, aad, iv, tag, &mut buf)?
             }
         };
+        match serde_json::from_slice::<Value>(plaintext) {
+            Ok(Value::Object(map)) => Ok(Claims(map)),
+            _ => Err(TokenError::NotJsonObject),
+        }
+    }
+}
+
+/// `A256CBC-HS512` (RFC 7518 §5.2): checks the tag with the key's MAC half,
+/// then decrypts `buf` in place; the plaintext, unpadded.
+fn open_cbc<'b>(
+    key: &CbcKey,
+    aad: &[u8],
+    iv: &[u8],
+    tag: &[u8],
+    buf: &'b mut [u8],
+) -> Result<&'b [u8], TokenError> {
+    if iv.len() != CBC_IV || tag.len() != CBC_TAG {
+        return Err(TokenError::Malformed(
+            "bad IV or tag length for A256CBC-HS512",
+        ));
+    }
+    if buf.is_empty() || buf.len() % 16 != 0 {
+        return Err(TokenError::Malformed("ciphertext not whole AES blocks"));
+    }
+    let al = (aad.len() as u64 * 8).to_be_bytes();
+    let mut mac = key.mac.clone();
+    mac.update(aad);
+    mac.update(iv);
+    mac.update(buf);
+    mac.update(&al);
+    if mac.verify_truncated_left(tag).is_err() {
+        return Err(TokenError::NoSecretOpens);
+    }
+    let iv: &[u8; CBC_IV] = iv.try_into().expect("length checked above");
+    cbc::Decryptor::<Aes256Dec>::inner_iv_init(key.dec.clone(), iv.into())
+        .decrypt_padded::<Pkcs7>(buf)
+        .map(|plain| -> &'b [u8] { plain })
+        .map_err(|_| TokenError::Malformed("bad padding under a valid tag"))
+}
+
+impl CbcKey {
+    /// The key from 64 bytes of HKDF output (MAC half, then encryption
+    /// half) and its `kid`.
+    fn new(key: &[u8; 64], kid: String, header_b64: String) -> CbcKey {
+        let mac_key: &[u8; 32] = key.first_chunk().expect("64 > 32");
+        let enc_key: &[u8; 32] = key.last_chunk().expect("64 > 32");
+        CbcKey {
+            mac: Hmac::<Sha512>::new_from_slice(mac_key).expect("HMAC takes keys of any length"),
+            dec: Aes256Dec::new(enc_key.into()),
+            kid,
+            header_b64,
+        }
+    }
+}
+
+/// The RFC 7638 thumbprint of a symmetric key, as jose's
+/// `calculateJwkThumbprint({kty: "oct", k}, digest)` gives it.
+fn thumbprint<D: sha2::Digest>(key: &[u8]) -> String {
+    let mut k_b64 = B64.encode(key);
+    let jwk = Zeroizing::new(format!(r#"{{"k":"{k_b64}","kty":"oct"}}"#));
+    k_b64.zeroize();
+    B64.encode(D::digest(jwk.as_bytes()))
+}
+
+/// Opens compact JWEs with `alg` `dir` and `enc` `A256CBC-HS512` whose
+/// 64-byte key is HKDF-SHA256 of the app's secret with a fixed salt and
+/// info, and whose `kid` is the key's SHA-256 thumbprint (Better Auth's
+/// `symmetricEncodeJWT`). One key per secret; the `kid` picks it, the
+/// newest secret's without one.
+pub struct DirCbcReader {
+    keys: Vec<CbcKey>,
+    b64: Decoder,
+}
+
+impl fmt::Debug for DirCbcReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirCbcReader")
+            .field("secrets", &self.keys.len())
+            .field("keys", &"***")
+            .finish()
+    }
+}
+
+impl DirCbcReader {
+    /// Derives one key per secret.
+    pub fn new(secrets: &[Secret], salt: &[u8], info: &[u8]) -> DirCbcReader {
+        let keys = secrets
+            .iter()
+            .map(|s| {
+                let mut key = Zeroizing::new([0u8; 64]);
+                hkdf_sha256(s.bytes(), salt, info, key.as_mut_slice());
+                CbcKey::new(&key, thumbprint::<Sha256>(key.as_slice()), String::new())
+            })
+            .collect();
+        DirCbcReader {
+            keys,
+            b64: decoder(),
+        }
+    }
+
+    /// The claims of `token` (chunks already joined).
+    pub fn read(&self, token: &[u8]) -> Result<Claims, TokenError> {
+        let [header_b64, iv_b64, ct_b64, tag_b64] = dir_segments(token)?;
+        let b64 = &self.b64;
+        let kid = match parse_header_json(b64, header_b64)? {
+            (Enc::Cbc, kid) => kid,
+            (Enc::Gcm, _) => {
+                return Err(TokenError::Unsupported {
+                    alg: "dir".to_owned(),
+                    enc: ENC_GCM.to_owned(),
+                    feature: None,
+                });
+            }
+        };
+        let key = match kid {
+            Some(kid) => self.keys.iter().find(|k| k.kid == kid),
+            None => self.keys.first(),
+        }
+        .ok_or(TokenError::NoSecretOpens)?;
+        let mut iv = [0u8; 24];
+        let iv = decode_fixed(b64, iv_b64, &mut iv, "bad IV")?;
+        let mut tag = [0u8; 48];
+        let tag = decode_fixed(b64, tag_b64, &mut tag, "bad tag")?;
+        let mut buf = Vec::new();
+        decode_into(b64, ct_b64, &mut buf, "bad ciphertext")?;
+        let plaintext = open_cbc(key, header_b64, iv, tag, &mut buf)?;
         match serde_json::from_slice::<Value>(plaintext) {
             Ok(Value::Object(map)) => Ok(Claims(map)),
             _ => Err(TokenError::NotJsonObject),
