@@ -1,6 +1,8 @@
 //! Cost of one `TokenReader::read` with keys already derived, on the ~4 KiB
 //! (one full cookie) tokens of tests/fixtures/tokens, and of one
-//! `DirGcmReader::read` on Auth0's 4 KiB session (tests/fixtures/auth0), plus
+//! `DirGcmReader::read` on Auth0's 4 KiB session (tests/fixtures/auth0), of
+//! Better Auth's session token and cookie cache as its reader opens them
+//! (tests/fixtures/better-auth; ~1 KiB: its sessions are small), plus
 //! the parts a read is made of, to see where the time goes.
 //!
 //! Run: `cargo bench --bench token` (add `-- read/` to filter).
@@ -10,28 +12,21 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use base64::Engine as _;
+use cookieguard::session::profile::better_auth::BetterAuth;
+use cookieguard::session::profile::{CompoundValue, Profile as _};
 use cookieguard::session::token::{DirGcmReader, Secret, TokenReader};
 use criterion::{Criterion, Throughput};
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use serde_json::Value;
 use sha2::Sha512;
 
-fn fixtures() -> Value {
-    let path = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/tokens/tokens.json"
-    ));
+/// A fixture file under tests/fixtures, parsed.
+fn fixture(path: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).expect("tokens.json")
-}
-
-fn auth0_fixtures() -> Value {
-    let path = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/auth0/auth0.json"
-    ));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).expect("auth0.json")
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Fastest of 3000 batches of 10 calls, in ns per call: a figure that holds up
@@ -49,7 +44,7 @@ fn min_ns(mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    let doc = fixtures();
+    let doc = fixture("tokens/tokens.json");
     let cases = doc["cases"].as_array().expect("cases");
     let case = |id: &str| {
         cases
@@ -92,7 +87,7 @@ fn main() {
     }
     // Auth0: a 4 KiB session minted by the SDK (tests/fixtures/auth0), one
     // key per secret whatever the cookie name.
-    let auth0 = auth0_fixtures();
+    let auth0 = fixture("auth0/auth0.json");
     let token = auth0["cases"]
         .as_array()
         .unwrap()
@@ -115,6 +110,45 @@ fn main() {
     group.bench_function(format!("auth0-large-4k/{}B", token.len()), |b| {
         b.iter(|| reader.read(black_box(&token)).unwrap())
     });
+
+    // Better Auth: its cookie cache as a real betterAuth() wrote it at
+    // sign-up (tests/fixtures/better-auth), with the session token: compact
+    // and jwt read without the secret, jwe opened with it.
+    let better = fixture("better-auth/better-auth.json");
+    let secret = Secret::new(s(&better["secret"]));
+    let names: Vec<String> = BetterAuth
+        .cookie_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    for strategy in ["compact", "jwt", "jwe"] {
+        let lines = better["strategies"][strategy]["exchanges"][0]["set_cookie"]
+            .as_array()
+            .unwrap();
+        let value = |name: &str| {
+            lines
+                .iter()
+                .map(|l| l.as_str().unwrap())
+                .find_map(|l| l.strip_prefix(name))
+                .map(|l| l[..l.find(';').unwrap()].to_owned())
+                .unwrap()
+        };
+        let mut compound = CompoundValue::default();
+        compound.push(0, value("better-auth.session_token=").into_bytes());
+        compound.push(2, value("better-auth.session_data=").into_bytes());
+        let compound = compound.into_bytes();
+        let opener = BetterAuth.opener(std::slice::from_ref(&secret), &names);
+        assert!(opener.open(0, &compound).is_ok(), "{strategy}");
+        let id = format!("better-auth-{strategy}");
+        let min = min_ns(|| {
+            black_box(opener.open(0, black_box(&compound)).unwrap());
+        });
+        println!("min {id:<24} {:>5} B  {:>8.0} ns/read", compound.len(), min);
+        group.throughput(Throughput::Bytes(compound.len() as u64));
+        group.bench_function(format!("{id}/{}B", compound.len()), |b| {
+            b.iter(|| opener.open(0, black_box(&compound)).unwrap())
+        });
+    }
 
     // A forged token of the same size: the cost of a failure with 2 secrets.
     let big = case("v5-large");
