@@ -260,3 +260,40 @@ fn a_jwe_cache_opens_with_the_secret_and_a_wrong_one_is_no_failed_request() {
         Err(TokenError::NeedsSecret)
     );
 }
+
+#[test]
+fn after_a_sign_out_a_request_that_carried_the_token_alone_cannot_set_it_again() {
+    let f = fixtures();
+    for name in STRATEGIES {
+        let s = &f["strategies"][name];
+        // The browser held the token alone (its cache had expired) when a
+        // slow request left; then a cache filled in, then the user signed
+        // out; the slow request answers last, with the token and a cache.
+        let (token_only, _) = exchange(s, "fill");
+        let (signed_in, sign_out) = exchange(s, "sign-out");
+        let (_, stale) = exchange(s, "sign-up");
+        for (mode, path) in [
+            (Mode::Guard, "/api/auth/get-session"),
+            (Mode::Strip, "/api/auth/update-user"),
+        ] {
+            let d = decider(mode);
+            let slow = request(&d, Method::POST, path, token_only);
+            let out = request(&d, Method::POST, "/api/auth/sign-out", signed_in);
+            assert!(matches!(
+                decide(&d, &out, &sign_out).0,
+                Outcome::Allowed { .. }
+            ));
+            assert_eq!(
+                decide(&d, &slow, &stale),
+                (
+                    Outcome::Stripped {
+                        cookies: 2,
+                        reason: StripReason::SignedOut
+                    },
+                    1
+                ),
+                "{name} {mode:?}"
+            );
+        }
+    }
+}

@@ -20,6 +20,7 @@ pub use redis::{RedisGuard, RedisMode, RedisSettings};
 pub use store::GuardStore;
 
 use crate::policy::{Decision, Examined, Policy, RequestFacts, Verdict};
+use crate::session::SessionWrite;
 
 /// The decision and the guard memory it consults (every mode; strip mode
 /// asks it about authoritative writes only).
@@ -43,10 +44,28 @@ impl Decider {
             return Decision::NO_SESSION_COOKIE;
         };
         let verdict = match (self.store.as_deref(), query) {
-            (Some(store), Some(query)) => Some(store.judge(query).await),
+            (Some(store), Some(query)) => {
+                let verdict = store.judge(query).await;
+                if let Some(anchor) = Self::anchor_query(&examined) {
+                    store.judge(anchor).await;
+                }
+                Some(verdict)
+            }
             _ => None,
         };
         self.finish(examined, verdict, headers)
+    }
+
+    /// A sign-out of a session kept in several cookies ends the session as
+    /// a request that carried only its first cookie holds it, too (a second
+    /// record, at sign-outs only; a delete always passes, so its verdict
+    /// says nothing).
+    fn anchor_query(examined: &Examined) -> Option<GuardQuery> {
+        Some(GuardQuery {
+            authoritative: true,
+            request: Some(examined.anchor()?),
+            write: SessionWrite::Delete,
+        })
     }
 
     /// [`Decider::decide`] without waiting: the memory store answers at once;
@@ -61,7 +80,13 @@ impl Decider {
             return Decision::NO_SESSION_COOKIE;
         };
         let verdict = match (self.store.as_deref(), query) {
-            (Some(store), Some(query)) => Some(store.judge_now(query)),
+            (Some(store), Some(query)) => {
+                let verdict = store.judge_now(query);
+                if let Some(anchor) = Self::anchor_query(&examined) {
+                    store.judge_now(anchor);
+                }
+                Some(verdict)
+            }
             _ => None,
         };
         self.finish(examined, verdict, headers)

@@ -346,6 +346,7 @@ mod tests {
             lines: 1,
             families: 1,
             rewritten,
+            compound: false,
         }
     }
 

@@ -91,6 +91,9 @@ pub struct Examined {
     token_unreadable: bool,
     /// With guard memory's hasher: the request's session and the write.
     hashes: Option<(Option<SessionHash>, SessionWrite)>,
+    /// With guard memory's hasher, for a sign-out of a session kept in
+    /// several cookies: its first cookie alone ([`crate::session::Exchange::anchor_hash`]).
+    anchor: Option<SessionHash>,
     /// The browser holds no session after the response.
     deletes: bool,
 }
@@ -123,6 +126,13 @@ impl Examined {
     /// hasher given to [`Policy::examine_hashed`].
     pub fn hashes(&self) -> Option<(Option<SessionHash>, SessionWrite)> {
         self.hashes
+    }
+
+    /// For a sign-out of a session kept in several cookies: the session as a
+    /// request that carried only its first cookie holds it, which guard
+    /// memory ends as well.
+    pub fn anchor(&self) -> Option<SessionHash> {
+        self.anchor
     }
 }
 
@@ -273,6 +283,7 @@ impl Policy {
             hashes: hasher
                 .filter(|_| self.mode != Mode::Strip || authority.is_some())
                 .map(|hasher| exchange.hashes(hasher)),
+            anchor: hasher.and_then(|hasher| exchange.anchor_hash(hasher)),
             deletes: exchange.after.is_none(),
         })
     }

@@ -42,6 +42,9 @@ pub struct Exchange<'a> {
     /// The response wrote one session cookie name more than once, with
     /// different values (or a delete and a value).
     pub rewritten: bool,
+    /// The session is kept in several cookies: `before` and `after` are
+    /// [`CompoundValue`]s.
+    pub compound: bool,
 }
 
 /// One session `Set-Cookie` line: where it sits in its family, its value,
@@ -124,6 +127,7 @@ pub fn read_exchange<'a>(
         lines: lines.len(),
         families,
         rewritten,
+        compound: members.len() > 1,
     })
 }
 
@@ -139,6 +143,27 @@ impl Exchange<'_> {
             None => SessionWrite::Delete,
         };
         (request, write)
+    }
+}
+
+impl Exchange<'_> {
+    /// For a sign-out of a session kept in several cookies whose request
+    /// carried more than its first (Better Auth's token with its cache): the
+    /// hash of that first cookie alone, the form in which a request that
+    /// left when the browser held nothing else carries the same session.
+    /// Guard memory ends it too, so that such a request cannot set the
+    /// session again either.
+    pub fn anchor_hash(&self, hasher: &impl BuildHasher) -> Option<SessionHash> {
+        if !self.compound || self.after.is_some() {
+            return None;
+        }
+        let before = self.before.as_ref()?;
+        let mut parts = CompoundValue::parts(&before.value);
+        let (index, first) = parts.next()?;
+        parts.next()?;
+        let mut anchor = CompoundValue::default();
+        anchor.push(index, first.iter().copied());
+        Some(hash_token(hasher, before.base, &anchor.into_bytes()))
     }
 }
 
