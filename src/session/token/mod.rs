@@ -1,28 +1,26 @@
-//! Readers for session tokens sealed as compact JWEs with `alg` `dir`:
-//! [`TokenReader`] for NextAuth.js v4 and Auth.js v5 (below), [`DirGcmReader`]
-//! for a single HKDF-derived `A256GCM` key (`@auth0/nextjs-auth0` v4), and
-//! [`is_dir_gcm_jwe`], the shape check that tells such a value from other
-//! libraries' values under a shared cookie name. Profiles pick their reader.
+//! Readers for session tokens sealed as compact JWEs with `alg` `dir` (the
+//! content key derived from the app's secret with HKDF-SHA256), one file per
+//! kind of reader, and what they share (segments, headers, the two content
+//! ciphers, errors, claims). Profiles pick their reader; expiry is not
+//! checked here: the claims carry `exp` for the caller to judge.
 //!
-//! Both write the session as a compact JWE with `"alg":"dir"` (the content key is
-//! derived from the app's secret with HKDF-SHA256):
-//!
-//! | | enc | key | HKDF salt | HKDF info |
-//! |---|---|---|---|---|
-//! | v4 (`next-auth` 4.24) | `A256GCM` | 32 B | empty | `NextAuth.js Generated Encryption Key` |
-//! | v5 (`@auth/core` 0.41) | `A256CBC-HS512` (+ `kid`) | 64 B | cookie base name | `Auth.js Generated Encryption Key (<salt>)` |
+//! | reader | for | enc | key | HKDF salt | HKDF info |
+//! |---|---|---|---|---|---|
+//! | [`TokenReader`] (`authjs.rs`) | next-auth 4.24 | `A256GCM` | 32 B | empty | `NextAuth.js Generated Encryption Key` |
+//! | | `@auth/core` 0.41 (v5) | `A256CBC-HS512` (+ `kid`) | 64 B | cookie base name | `Auth.js Generated Encryption Key (<salt>)` |
+//! | [`DirGcmReader`] (`dir.rs`) | `@auth0/nextjs-auth0` 4 | `A256GCM` | 32 B | empty | `JWE CEK` |
+//! | [`DirCbcReader`] (`dir.rs`) | Better Auth's `jwe` cache | `A256CBC-HS512` (+ `kid`) | 64 B | `better-auth-session` | `BetterAuth.js Generated Encryption Key` |
 //!
 //! v5's `decode` also accepts `A256GCM` with a 32-byte key from the v5 derivation;
 //! HKDF output is a prefix stream, so that key is the first half of the 64-byte one.
-//!
 //! The v5 salt is the session cookie's base name as configured, e.g.
 //! `authjs.session-token` or `__Secure-authjs.session-token` (never a chunk name
-//! such as `authjs.session-token.0`). The caller joins chunked cookies before
-//! calling [`TokenReader::read`].
+//! such as `authjs.session-token.0`). Callers join chunked cookies first.
 //!
-//! Keys are derived once, in [`TokenReader::new`]; a read does one base64 pass per
-//! segment, a MAC check (before any decryption) and one JSON parse. Expiry is not
-//! checked here: the claims carry `exp` for the caller to judge.
+//! Keys are derived once, when a reader is made; a read does one base64 pass per
+//! segment, a MAC check (before any decryption) and one JSON parse.
+//! [`is_dir_gcm_jwe`] tells a `dir` + `A256GCM` value from other libraries'
+//! values under a shared cookie name, with no key.
 
 use std::fmt;
 
@@ -43,7 +41,6 @@ use zeroize::{Zeroize as _, Zeroizing};
 /// limit is 16 KiB, so a real session token is far below this.
 pub const MAX_TOKEN_LEN: usize = 256 * 1024;
 
-const V4_INFO: &[u8] = b"NextAuth.js Generated Encryption Key";
 const ENC_GCM: &str = "A256GCM";
 const ENC_CBC: &str = "A256CBC-HS512";
 const GCM_IV: usize = 12;
@@ -196,7 +193,15 @@ impl Claims {
     }
 }
 
-/// v5 `A256CBC-HS512` key for one (secret, base name).
+/// The `header_b64` a v4 token carries: `{"alg":"dir","enc":"A256GCM"}`.
+pub(crate) const V4_HEADER_B64: &str = "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0";
+
+pub(crate) enum Enc {
+    Gcm,
+    Cbc,
+}
+
+/// An `A256CBC-HS512` key (Auth.js v5: one per secret and base name).
 struct CbcKey {
     /// HMAC-SHA512 already keyed with MAC_KEY (first 32 bytes); cloned per read.
     mac: Hmac<Sha512>,
@@ -206,155 +211,6 @@ struct CbcKey {
     kid: String,
     /// The exact first JWE segment Auth.js writes for this key, for a JSON-free fast path.
     header_b64: String,
-}
-
-/// Keys for one session cookie base name, one entry per secret (newest first).
-struct Family {
-    cbc: Vec<CbcKey>,
-    /// v5 derivation with `enc` A256GCM (first 32 bytes of the 64-byte key).
-    gcm: Vec<Aes256Gcm>,
-    /// The `kid` of each `gcm` key (RFC 7638 thumbprint, SHA-256).
-    gcm_kids: Vec<String>,
-}
-
-/// Opens session tokens with keys derived once per secret and per cookie base name.
-pub struct TokenReader {
-    /// v4 keys, one per secret (v4 has no salt, so they serve every base name).
-    v4: Vec<Aes256Gcm>,
-    families: Vec<Family>,
-    base_names: Vec<String>,
-    b64: Decoder,
-}
-
-impl fmt::Debug for TokenReader {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenReader")
-            .field("secrets", &self.v4.len())
-            .field("base_names", &self.base_names)
-            .field("keys", &"***")
-            .finish()
-    }
-}
-
-/// The `header_b64` a v4 token carries: `{"alg":"dir","enc":"A256GCM"}`.
-const V4_HEADER_B64: &str = "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0";
-
-enum Enc {
-    Gcm,
-    Cbc,
-}
-
-struct Header {
-    enc: Enc,
-    kid: Option<String>,
-    /// Index of the key whose exact header this is (fast path).
-    known_key: Option<usize>,
-}
-
-impl TokenReader {
-    /// Derives every key: per secret, the v4 key, and per base name the v5 keys.
-    pub fn new(secrets: &[Secret], base_names: &[String]) -> TokenReader {
-        let v4 = gcm_keys(secrets, b"", V4_INFO);
-        let families = base_names
-            .iter()
-            .map(|base| {
-                let info = format!("Auth.js Generated Encryption Key ({base})");
-                let mut cbc = Vec::with_capacity(secrets.len());
-                let mut gcm = Vec::with_capacity(secrets.len());
-                let mut gcm_kids = Vec::with_capacity(secrets.len());
-                for s in secrets {
-                    let mut key = Zeroizing::new([0u8; 64]);
-                    hkdf_sha256(
-                        s.bytes(),
-                        base.as_bytes(),
-                        info.as_bytes(),
-                        key.as_mut_slice(),
-                    );
-                    let kid = thumbprint::<Sha512>(key.as_slice());
-                    let header = format!(r#"{{"alg":"dir","enc":"{ENC_CBC}","kid":"{kid}"}}"#);
-                    cbc.push(CbcKey::new(&key, kid, B64.encode(header)));
-                    let mac_key: &[u8; 32] = key.first_chunk().expect("64 > 32");
-                    gcm.push(Aes256Gcm::new(mac_key.into()));
-                    gcm_kids.push(thumbprint::<Sha256>(mac_key));
-                }
-                Family { cbc, gcm, gcm_kids }
-            })
-            .collect();
-        TokenReader {
-            v4,
-            families,
-            base_names: base_names.to_vec(),
-            b64: decoder(),
-        }
-    }
-
-    /// The configured base names, in the order `read` indexes them.
-    pub fn base_names(&self) -> &[String] {
-        &self.base_names
-    }
-
-    /// Opens `token` (the compact JWE; chunks already joined) that came in a
-    /// cookie of the family `base_names[base]`, trying every secret.
-    pub fn read(&self, base: usize, token: &[u8]) -> Result<Claims, TokenError> {
-        let family = self
-            .families
-            .get(base)
-            .ok_or(TokenError::UnknownBase(base))?;
-        let [header_b64, iv_b64, ct_b64, tag_b64] = dir_segments(token)?;
-        let b64 = &self.b64;
-        let header = parse_header(b64, family, header_b64)?;
-
-        let mut iv = [0u8; 24];
-        let iv = decode_fixed(b64, iv_b64, &mut iv, "bad IV")?;
-        let mut tag = [0u8; 48];
-        let tag = decode_fixed(b64, tag_b64, &mut tag, "bad tag")?;
-        let mut buf = Vec::new();
-        decode_into(b64, ct_b64, &mut buf, "bad ciphertext")?;
-        // AAD = the first segment exactly as sent.
-        let aad = header_b64;
-
-        let plaintext: &[u8] = match header.enc {
-            Enc::Gcm => {
-                // v5 keys as Auth.js picks them: the one `kid` names, or the
-                // newest secret's when there is none. next-auth 4 has one
-                // secret and no kid: every configured one is tried.
-                let v5 = match header.kid.as_deref() {
-                    Some(kid) => family
-                        .gcm_kids
-                        .iter()
-                        .position(|k| k == kid)
-                        .map(|i| &family.gcm[i]),
-                    None => family.gcm.first(),
-                };
-                let v4 = if header.kid.is_none() {
-                    &self.v4[..]
-                } else {
-                    &[]
-                };
-                open_gcm(v4.iter().chain(v5), aad, iv, tag, &mut buf)?;
-                &buf
-            }
-            Enc::Cbc => {
-                // The key Auth.js would pick: the one the header names (its
-                // exact header, or its kid), or the newest secret's when the
-                // header names none. A kid that names no configured key opens
-                // nothing, as in Auth.js.
-                let index = match (header.known_key, header.kid.as_deref()) {
-                    (Some(i), _) => Some(i),
-                    (None, Some(kid)) => family.cbc.iter().position(|k| k.kid == kid),
-                    (None, None) => (!family.cbc.is_empty()).then_some(0),
-                };
-                let key = index
-                    .map(|i| &family.cbc[i])
-                    .ok_or(TokenError::NoSecretOpens)?;
-                open_cbc(key, aad, iv, tag, &mut buf)?
-            }
-        };
-        match serde_json::from_slice::<Value>(plaintext) {
-            Ok(Value::Object(map)) => Ok(Claims(map)),
-            _ => Err(TokenError::NotJsonObject),
-        }
-    }
 }
 
 /// `A256CBC-HS512` (RFC 7518 §5.2): checks the tag with the key's MAC half,
@@ -414,75 +270,6 @@ fn thumbprint<D: sha2::Digest>(key: &[u8]) -> String {
     B64.encode(D::digest(jwk.as_bytes()))
 }
 
-/// Opens compact JWEs with `alg` `dir` and `enc` `A256CBC-HS512` whose
-/// 64-byte key is HKDF-SHA256 of the app's secret with a fixed salt and
-/// info, and whose `kid` is the key's SHA-256 thumbprint (Better Auth's
-/// `symmetricEncodeJWT`). One key per secret; the `kid` picks it, the
-/// newest secret's without one.
-pub struct DirCbcReader {
-    keys: Vec<CbcKey>,
-    b64: Decoder,
-}
-
-impl fmt::Debug for DirCbcReader {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DirCbcReader")
-            .field("secrets", &self.keys.len())
-            .field("keys", &"***")
-            .finish()
-    }
-}
-
-impl DirCbcReader {
-    /// Derives one key per secret.
-    pub fn new(secrets: &[Secret], salt: &[u8], info: &[u8]) -> DirCbcReader {
-        let keys = secrets
-            .iter()
-            .map(|s| {
-                let mut key = Zeroizing::new([0u8; 64]);
-                hkdf_sha256(s.bytes(), salt, info, key.as_mut_slice());
-                CbcKey::new(&key, thumbprint::<Sha256>(key.as_slice()), String::new())
-            })
-            .collect();
-        DirCbcReader {
-            keys,
-            b64: decoder(),
-        }
-    }
-
-    /// The claims of `token` (chunks already joined).
-    pub fn read(&self, token: &[u8]) -> Result<Claims, TokenError> {
-        let [header_b64, iv_b64, ct_b64, tag_b64] = dir_segments(token)?;
-        let b64 = &self.b64;
-        let kid = match parse_header_json(b64, header_b64)? {
-            (Enc::Cbc, kid) => kid,
-            (Enc::Gcm, _) => {
-                return Err(TokenError::Unsupported {
-                    alg: "dir".to_owned(),
-                    enc: ENC_GCM.to_owned(),
-                    feature: None,
-                });
-            }
-        };
-        let key = match kid {
-            Some(kid) => self.keys.iter().find(|k| k.kid == kid),
-            None => self.keys.first(),
-        }
-        .ok_or(TokenError::NoSecretOpens)?;
-        let mut iv = [0u8; 24];
-        let iv = decode_fixed(b64, iv_b64, &mut iv, "bad IV")?;
-        let mut tag = [0u8; 48];
-        let tag = decode_fixed(b64, tag_b64, &mut tag, "bad tag")?;
-        let mut buf = Vec::new();
-        decode_into(b64, ct_b64, &mut buf, "bad ciphertext")?;
-        let plaintext = open_cbc(key, header_b64, iv, tag, &mut buf)?;
-        match serde_json::from_slice::<Value>(plaintext) {
-            Ok(Value::Object(map)) => Ok(Claims(map)),
-            _ => Err(TokenError::NotJsonObject),
-        }
-    }
-}
-
 /// Decrypts `buf` in place with the first of `ciphers` whose tag verifies.
 fn open_gcm<'k>(
     ciphers: impl IntoIterator<Item = &'k Aes256Gcm>,
@@ -511,84 +298,6 @@ fn open_gcm<'k>(
     } else {
         Err(TokenError::NoSecretOpens)
     }
-}
-
-/// Opens compact JWEs with `alg` `dir` and `enc` `A256GCM` whose key is
-/// HKDF-SHA256 of the app's secret with a fixed salt and info, 32 bytes (as
-/// `@auth0/nextjs-auth0` v4 seals its session: empty salt, info `JWE CEK`).
-/// One key per secret, derived once; every one is tried, newest first.
-pub struct DirGcmReader {
-    keys: Vec<Aes256Gcm>,
-    b64: Decoder,
-}
-
-impl fmt::Debug for DirGcmReader {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DirGcmReader")
-            .field("secrets", &self.keys.len())
-            .field("keys", &"***")
-            .finish()
-    }
-}
-
-impl DirGcmReader {
-    /// Derives one key per secret.
-    pub fn new(secrets: &[Secret], salt: &[u8], info: &[u8]) -> DirGcmReader {
-        DirGcmReader {
-            keys: gcm_keys(secrets, salt, info),
-            b64: decoder(),
-        }
-    }
-
-    /// The claims of `token` (chunks already joined).
-    pub fn read(&self, token: &[u8]) -> Result<Claims, TokenError> {
-        let [header_b64, iv_b64, ct_b64, tag_b64] = dir_segments(token)?;
-        let b64 = &self.b64;
-        if !DIR_GCM_HEADERS_B64.contains(&header_b64) {
-            match parse_header_json(b64, header_b64)? {
-                (Enc::Gcm, _) => {}
-                (Enc::Cbc, _) => {
-                    return Err(TokenError::Unsupported {
-                        alg: "dir".to_owned(),
-                        enc: ENC_CBC.to_owned(),
-                        feature: None,
-                    });
-                }
-            }
-        }
-        let mut iv = [0u8; 24];
-        let iv = decode_fixed(b64, iv_b64, &mut iv, "bad IV")?;
-        let mut tag = [0u8; 48];
-        let tag = decode_fixed(b64, tag_b64, &mut tag, "bad tag")?;
-        let mut buf = Vec::new();
-        decode_into(b64, ct_b64, &mut buf, "bad ciphertext")?;
-        open_gcm(&self.keys, header_b64, iv, tag, &mut buf)?;
-        match serde_json::from_slice::<Value>(&buf) {
-            Ok(Value::Object(map)) => Ok(Claims(map)),
-            _ => Err(TokenError::NotJsonObject),
-        }
-    }
-}
-
-/// The first segment of a `dir` + `A256GCM` JWE as jose writes it for
-/// `{enc, alg}` (Auth0) and `{alg, enc}` (next-auth 4).
-const DIR_GCM_HEADERS_B64: [&[u8]; 2] = [
-    b"eyJlbmMiOiJBMjU2R0NNIiwiYWxnIjoiZGlyIn0",
-    V4_HEADER_B64.as_bytes(),
-];
-
-/// Whether a value has the shape of a compact JWE with `alg` `dir` and `enc`
-/// `A256GCM` (five segments, no encrypted key, that header), without any
-/// key: how a cookie name several libraries use is told apart by value.
-pub fn is_dir_gcm_jwe(value: &[u8]) -> bool {
-    let Ok([header, key, iv, ciphertext, tag]) = split5(value) else {
-        return false;
-    };
-    if !key.is_empty() || iv.is_empty() || ciphertext.is_empty() || tag.is_empty() {
-        return false;
-    }
-    DIR_GCM_HEADERS_B64.contains(&header)
-        || matches!(parse_header_json(&decoder(), header), Ok((Enc::Gcm, _)))
 }
 
 /// One AES-256-GCM key per secret: HKDF-SHA256 with `salt` and `info`.
@@ -666,35 +375,6 @@ fn decode_fixed<'b>(
     Ok(&buf[..n])
 }
 
-/// Checks the protected header. The exact headers Auth.js and next-auth write
-/// are recognised without JSON parsing; anything else is parsed and checked.
-fn parse_header(engine: &Decoder, family: &Family, b64: &[u8]) -> Result<Header, TokenError> {
-    if b64 == V4_HEADER_B64.as_bytes() {
-        return Ok(Header {
-            enc: Enc::Gcm,
-            kid: None,
-            known_key: None,
-        });
-    }
-    if let Some(i) = family
-        .cbc
-        .iter()
-        .position(|k| k.header_b64.as_bytes() == b64)
-    {
-        return Ok(Header {
-            enc: Enc::Cbc,
-            kid: None,
-            known_key: Some(i),
-        });
-    }
-    let (enc, kid) = parse_header_json(engine, b64)?;
-    Ok(Header {
-        enc,
-        kid,
-        known_key: None,
-    })
-}
-
 /// A protected header that is not one of the exact ones recognised on sight:
 /// decoded, parsed and checked (`dir` with `A256GCM` or `A256CBC-HS512`, no
 /// `zip` or `crit`); its `enc` and `kid`.
@@ -749,6 +429,12 @@ fn safe_name(v: Option<&str>) -> String {
         Some(_) => "(other)".to_owned(),
     }
 }
+
+mod authjs;
+mod dir;
+
+pub use authjs::TokenReader;
+pub use dir::{DirCbcReader, DirGcmReader, is_dir_gcm_jwe};
 
 #[cfg(test)]
 mod tests;

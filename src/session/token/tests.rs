@@ -1,6 +1,7 @@
 //! The token reader's unit tests: real tokens, hand-sealed ones, and every
 //! way a token can be malformed or tampered with.
 
+use super::authjs::V4_INFO;
 use super::*;
 use aes::cipher::BlockModeEncrypt;
 use aes::cipher::KeyIvInit;
