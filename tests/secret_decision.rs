@@ -373,8 +373,8 @@ fn guard_mode_never_remembers_a_token_no_secret_opens() {
     }
     .decider();
     decider.policy = policy(Mode::Guard, &[V5_SECRET]);
-    let remembered = |decider: &cookieguard::guard::Decider| match decider.store.as_deref() {
-        Some(cookieguard::guard::GuardStore::Memory(guard)) => guard.lock().len(),
+    let remembered = |decider: &cookieguard::guard::Decider| match &*decider.store {
+        cookieguard::guard::GuardStore::Memory(guard) => guard.lock().len(),
         _ => unreachable!("a memory store"),
     };
     for i in 0..1000 {

@@ -337,29 +337,27 @@ impl Config {
     /// change from a request a sign-out has ended since signs the user back
     /// in. With a Redis store, call it inside a Tokio runtime (the connection
     /// manager starts there).
-    pub fn guard_store(&self) -> Option<Arc<GuardStore>> {
-        Some({
-            let ttl = self.timeouts.response + GUARD_TTL_MARGIN;
-            Arc::new(match self.guard.store {
-                StoreKind::Memory => GuardStore::Memory(Guard::new(self.guard.max_entries, ttl)),
-                StoreKind::Redis => GuardStore::Redis(Box::new(
-                    RedisGuard::new(RedisSettings {
-                        url: self.guard.redis_url.clone(),
-                        prefix: self.guard.redis_prefix.clone(),
-                        ttl,
-                        timeout: self.guard.redis_timeout,
-                        mode: self.guard.redis_mode,
-                        tls: RedisTls {
-                            ca_file: self.guard.redis_ca_file.clone(),
-                            cert_file: self.guard.redis_cert_file.clone(),
-                            key_file: self.guard.redis_key_file.clone(),
-                        },
-                        sentinels: self.guard.sentinel.clone(),
-                        sentinel_master: self.guard.sentinel_master.clone(),
-                    })
-                    .expect("the Redis URL was validated when the config was read"),
-                )),
-            })
+    pub fn guard_store(&self) -> Arc<GuardStore> {
+        let ttl = self.timeouts.response + GUARD_TTL_MARGIN;
+        Arc::new(match self.guard.store {
+            StoreKind::Memory => GuardStore::Memory(Guard::new(self.guard.max_entries, ttl)),
+            StoreKind::Redis => GuardStore::Redis(Box::new(
+                RedisGuard::new(RedisSettings {
+                    url: self.guard.redis_url.clone(),
+                    prefix: self.guard.redis_prefix.clone(),
+                    ttl,
+                    timeout: self.guard.redis_timeout,
+                    mode: self.guard.redis_mode,
+                    tls: RedisTls {
+                        ca_file: self.guard.redis_ca_file.clone(),
+                        cert_file: self.guard.redis_cert_file.clone(),
+                        key_file: self.guard.redis_key_file.clone(),
+                    },
+                    sentinels: self.guard.sentinel.clone(),
+                    sentinel_master: self.guard.sentinel_master.clone(),
+                })
+                .expect("the Redis URL was validated when the config was read"),
+            )),
         })
     }
 

@@ -28,7 +28,7 @@ use crate::session::SessionWrite;
 pub struct Decider {
     pub policy: Policy,
     /// Shared so that a configuration reload keeps what it remembers.
-    pub store: Option<Arc<GuardStore>>,
+    pub store: Arc<GuardStore>,
 }
 
 impl Decider {
@@ -43,15 +43,15 @@ impl Decider {
         let Some((examined, query)) = self.examine(facts, status, headers) else {
             return Decision::NO_SESSION_COOKIE;
         };
-        let verdict = match (self.store.as_deref(), query) {
-            (Some(store), Some(query)) => {
-                let verdict = store.judge(query).await;
+        let verdict = match query {
+            Some(query) => {
+                let verdict = self.store.judge(query).await;
                 if let Some(anchor) = Self::anchor_query(&examined) {
-                    store.judge(anchor).await;
+                    self.store.judge(anchor).await;
                 }
                 Some(verdict)
             }
-            _ => None,
+            None => None,
         };
         self.finish(examined, verdict, headers)
     }
@@ -79,16 +79,13 @@ impl Decider {
         let Some((examined, query)) = self.examine(facts, status, headers) else {
             return Decision::NO_SESSION_COOKIE;
         };
-        let verdict = match (self.store.as_deref(), query) {
-            (Some(store), Some(query)) => {
-                let verdict = store.judge_now(query);
-                if let Some(anchor) = Self::anchor_query(&examined) {
-                    store.judge_now(anchor);
-                }
-                Some(verdict)
+        let verdict = query.map(|query| {
+            let verdict = self.store.judge_now(query);
+            if let Some(anchor) = Self::anchor_query(&examined) {
+                self.store.judge_now(anchor);
             }
-            _ => None,
-        };
+            verdict
+        });
         self.finish(examined, verdict, headers)
     }
 
@@ -100,10 +97,9 @@ impl Decider {
         headers: &mut HeaderMap,
     ) -> Option<(Examined, Option<GuardQuery>)> {
         let now = SystemTime::now();
-        let Some(store) = self.store.as_deref() else {
-            return Some((self.policy.examine(facts, status, headers, now)?, None));
-        };
-        let examined = store.examine(&self.policy, facts, status, headers, now)?;
+        let examined = self
+            .store
+            .examine(&self.policy, facts, status, headers, now)?;
         // A token no secret opens (forged, or a wrong secret) is never
         // remembered: floods of forged cookies cost guard memory nothing.
         let query = (!examined.token_unreadable())

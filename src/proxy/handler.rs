@@ -76,12 +76,10 @@ impl Proxy {
     /// both use it, so a reload does not forget which sessions are stale.
     pub fn replacing(previous: Option<&Proxy>, config: &Config, metrics: Arc<Metrics>) -> Proxy {
         let mut decider = config.decider();
-        if let (Some(kept), Some(new)) = (
-            previous.and_then(|p| p.decider.store.as_ref()),
-            &decider.store,
-        ) && kept.same_place(new)
+        if let Some(kept) = previous.map(|p| &p.decider.store)
+            && kept.same_place(&decider.store)
         {
-            decider.store = Some(Arc::clone(kept));
+            decider.store = Arc::clone(kept);
         }
         Proxy {
             decider,
@@ -416,10 +414,7 @@ mod tests {
     use crate::policy::Mode;
 
     fn same_store(a: &Proxy, b: &Proxy) -> bool {
-        Arc::ptr_eq(
-            a.decider.store.as_ref().unwrap(),
-            b.decider.store.as_ref().unwrap(),
-        )
+        Arc::ptr_eq(&a.decider.store, &b.decider.store)
     }
 
     #[tokio::test]
@@ -438,10 +433,7 @@ mod tests {
         config.guard.redis_url = "redis://127.0.0.1:1/0".to_owned();
         let redis = Proxy::replacing(Some(&reloaded), &config, Arc::clone(&metrics));
         assert!(!same_store(&reloaded, &redis));
-        assert!(matches!(
-            **redis.decider.store.as_ref().unwrap(),
-            GuardStore::Redis(_)
-        ));
+        assert!(matches!(*redis.decider.store, GuardStore::Redis(_)));
         let redis_again = Proxy::replacing(Some(&redis), &config, Arc::clone(&metrics));
         assert!(same_store(&redis, &redis_again), "same URL and prefix");
 
