@@ -183,7 +183,7 @@ fn names_chunks_and_look_alikes() {
                     "{part}"
                 );
             }
-            let separator = String::from_utf8(profile.chunks().separator().to_vec()).unwrap();
+            let separator = profile.chunks().separator();
             for look_alike in [
                 format!("{name}x"),
                 format!("{name}{separator}"),

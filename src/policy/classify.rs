@@ -266,7 +266,7 @@ pub fn classify(
     }
     let mut unreadable = false;
     if let Some(reading) = reading.filter(|r| r.can_read(after)) {
-        match claims_changed(reading, before, after, rules.partial_values) {
+        match claims_changed(reading, before, after, exchange.compound) {
             Ok(changed) if changed.is_empty() => return by(None),
             Ok(changed) => {
                 return Classified {
@@ -294,8 +294,8 @@ pub fn classify(
 
 /// The names of the claims that differ; empty for a refresh. Digests decide
 /// the usual case (same claims); only a change reads both tokens whole.
-/// `partial`: a claim on one side only is no change (a cache the browser
-/// did not hold, filled in).
+/// `partial` (a session kept in several cookies, some of which the browser
+/// may not hold): a claim on one side only is no change (a cache filled in).
 fn claims_changed(
     reading: &SessionReading,
     before: &Token<'_>,
@@ -328,7 +328,6 @@ mod tests {
     const AUTHJS: ShapeRules = ShapeRules {
         action_rewrite_is_change: true,
         rewrite_is_change: false,
-        partial_values: false,
     };
 
     fn token(value: &str) -> Option<Token<'_>> {
@@ -440,7 +439,6 @@ mod tests {
         let any = ShapeRules {
             action_rewrite_is_change: true,
             rewrite_is_change: true,
-            partial_values: false,
         };
         assert_eq!(
             classify(&e, false, any, None).change,

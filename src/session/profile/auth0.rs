@@ -175,7 +175,6 @@ impl Profile for Auth0 {
         ShapeRules {
             action_rewrite_is_change: true,
             rewrite_is_change: true,
-            partial_values: false,
         }
     }
 }

@@ -94,7 +94,6 @@ impl Profile for AuthJs {
         ShapeRules {
             action_rewrite_is_change: true,
             rewrite_is_change: false,
-            partial_values: false,
         }
     }
 }

@@ -7,7 +7,7 @@
 //!   database until it expires); `__Secure-` on https; a large cache is
 //!   chunked `.0`, `.1`. The two hold **one** session ([`Profile::compound`]):
 //!   the browser may hold the token alone (the cache expired), and a cache
-//!   filled for it is no change ([`ShapeRules::partial_values`]).
+//!   filled for it is no change (claims on one side only are ignored).
 //! - Values: readable without the secret, so cookieguard compares them with
 //!   no configuration: the token as it is; the cache, `compact` (base64url
 //!   JSON, the default) and `jwt` (HS256) strategies, by its user, session
@@ -155,7 +155,6 @@ impl Profile for BetterAuth {
         ShapeRules {
             action_rewrite_is_change: false,
             rewrite_is_change: false,
-            partial_values: true,
         }
     }
 

@@ -82,7 +82,8 @@ pub trait Profile: fmt::Debug + Send + Sync + 'static {
 
     /// Whether its cookies hold one session together (Better Auth's session
     /// token and its cookie cache): the exchange then reads all of them as
-    /// one [`CompoundValue`], and the opener gets that.
+    /// one [`CompoundValue`], and the opener gets that. The browser may hold
+    /// only some of them, so a claim on one side only is no change.
     fn compound(&self) -> bool {
         false
     }
@@ -152,7 +153,7 @@ impl ChunkScheme {
         if rest.is_empty() {
             return Some(0);
         }
-        let digits = rest.strip_prefix(self.separator())?;
+        let digits = rest.strip_prefix(self.separator().as_bytes())?;
         if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
             return None;
         }
@@ -163,17 +164,16 @@ impl ChunkScheme {
     }
 
     /// What comes between the base name and a part's index.
-    pub fn separator(self) -> &'static [u8] {
+    pub fn separator(self) -> &'static str {
         match self {
-            ChunkScheme::DotIndex => b".",
-            ChunkScheme::DoubleUnderscoreIndex => b"__",
+            ChunkScheme::DotIndex => ".",
+            ChunkScheme::DoubleUnderscoreIndex => "__",
         }
     }
 
     /// The name of part `index` of the family `base`.
     pub fn part_name(self, base: &str, index: u64) -> String {
-        let separator = std::str::from_utf8(self.separator()).expect("ASCII");
-        format!("{base}{separator}{index}")
+        format!("{base}{}{index}", self.separator())
     }
 }
 
@@ -209,10 +209,6 @@ pub struct ShapeRules {
     /// and nothing else writes it but a change (Auth0's `updateSession`, a
     /// refreshed access token), so a second, different write is the app's own.
     pub rewrite_is_change: bool,
-    /// A session value may be partial (Better Auth's cookie cache, which
-    /// the browser does not always hold): a claim present on one side only
-    /// is no change.
-    pub partial_values: bool,
 }
 
 /// Every profile cookieguard ships, in the order their cookie families are
