@@ -21,21 +21,25 @@ use aes_gcm::Aes256Gcm;
 /// info, and whose `kid` is the key's SHA-256 thumbprint (Better Auth's
 /// `symmetricEncodeJWT`). One key per secret; the `kid` picks it, the
 /// newest secret's without one.
-pub struct DirCbcReader {
-    keys: Vec<CbcKey>,
+pub type DirCbcReader = DirReader<CbcKey>;
+
+/// One key per secret, derived once, and the segment decoder: the state of
+/// both kinds of `dir` reader.
+pub struct DirReader<K> {
+    keys: Vec<K>,
     b64: Decoder,
 }
 
-impl fmt::Debug for DirCbcReader {
+impl<K> fmt::Debug for DirReader<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DirCbcReader")
+        f.debug_struct("DirReader")
             .field("secrets", &self.keys.len())
             .field("keys", &"***")
             .finish()
     }
 }
 
-impl DirCbcReader {
+impl DirReader<CbcKey> {
     /// Derives one key per secret.
     pub fn new(secrets: &[Secret], salt: &[u8], info: &[u8]) -> DirCbcReader {
         let keys = secrets
@@ -89,21 +93,9 @@ impl DirCbcReader {
 /// HKDF-SHA256 of the app's secret with a fixed salt and info, 32 bytes (as
 /// `@auth0/nextjs-auth0` v4 seals its session: empty salt, info `JWE CEK`).
 /// One key per secret, derived once; every one is tried, newest first.
-pub struct DirGcmReader {
-    keys: Vec<Aes256Gcm>,
-    b64: Decoder,
-}
+pub type DirGcmReader = DirReader<Aes256Gcm>;
 
-impl fmt::Debug for DirGcmReader {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DirGcmReader")
-            .field("secrets", &self.keys.len())
-            .field("keys", &"***")
-            .finish()
-    }
-}
-
-impl DirGcmReader {
+impl DirReader<Aes256Gcm> {
     /// Derives one key per secret.
     pub fn new(secrets: &[Secret], salt: &[u8], info: &[u8]) -> DirGcmReader {
         DirGcmReader {

@@ -202,7 +202,7 @@ pub(crate) enum Enc {
 }
 
 /// An `A256CBC-HS512` key (Auth.js v5: one per secret and base name).
-struct CbcKey {
+pub struct CbcKey {
     /// HMAC-SHA512 already keyed with MAC_KEY (first 32 bytes); cloned per read.
     mac: Hmac<Sha512>,
     /// AES-256 decryption schedule for ENC_KEY (last 32 bytes).
@@ -434,7 +434,7 @@ mod authjs;
 mod dir;
 
 pub use authjs::TokenReader;
-pub use dir::{DirCbcReader, DirGcmReader, is_dir_gcm_jwe};
+pub use dir::{DirCbcReader, DirGcmReader, DirReader, is_dir_gcm_jwe};
 
 #[cfg(test)]
 mod tests;
