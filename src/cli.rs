@@ -15,31 +15,36 @@ use crate::ops::{logging, signals};
 use crate::policy::Mode;
 use crate::proxy::server;
 
-const ABOUT: &str = "Reverse proxy for Next.js + NextAuth/Auth.js that keeps stale session cookies from reverting session updates";
+const ABOUT: &str = "Reverse proxy for Next.js and other Node apps that keep the session in a cookie (NextAuth/Auth.js, Auth0, Better Auth): stale session cookies no longer revert an update or undo a sign-out";
 
 const LONG_ABOUT: &str = "\
-Reverse proxy for Next.js + NextAuth/Auth.js (JWT sessions).
+Reverse proxy for Next.js and other Node apps that keep the session in a
+cookie: NextAuth/Auth.js (JWT sessions), Auth0 (@auth0/nextjs-auth0 v4),
+Better Auth (its cookie cache).
 
-NextAuth re-sends the session cookie on many responses. A request that left
-before a session update() and finishes after it writes the OLD session back
-into the browser. cookieguard sits in front of the app and removes those
-stale writes. A write that changes the session (sign-in, update, sign-out,
-by the library's routes, server actions or custom routes) always passes; a
-refresh of the request's own session is removed outside the routes allowed
-to change the session. Everything else passes through untouched.
+These libraries re-send the session cookie on many responses. A request that
+left before a session update or a sign-out and finishes after it writes the
+OLD session back into the browser. cookieguard sits in front of the app and
+removes those stale writes. A write that changes the session (sign-in,
+update, sign-out, by the library's routes, server actions or custom routes)
+always passes; a refresh of the request's own session is removed outside the
+routes allowed to change the session. Everything else passes through untouched.
 
-With the app's secret (AUTH_SECRET / NEXTAUTH_SECRET in cookieguard's
-environment, or --session-secret-file) tokens are read and every change is
-recognised by its claims; without it, by its shape (docs/modes.md).
+With the app's secret (AUTH_SECRET / NEXTAUTH_SECRET, AUTH0_SECRET or
+BETTER_AUTH_SECRET in cookieguard's environment, or --session-secret-file)
+sessions are read and every change is recognised by its claims; without it,
+by its shape or its readable value (docs/modes.md). In every mode, no
+response in flight signs a user back in after a sign-out.
 
 With no configuration it listens on 127.0.0.1:8080, forwards to `next start`
 on http://127.0.0.1:3000 and recognises every shipped session library
-(profile): Auth.js / NextAuth with its routes at /api/auth and /auth. A cookie
-no profile recognises is never touched (docs/profiles.md).";
+(profile): Auth.js / NextAuth (routes at /api/auth and /auth), Auth0 (/auth),
+Better Auth (/api/auth). A cookie no profile recognises is never touched
+(docs/profiles.md).";
 
 const AFTER_HELP: &str = "\
 Examples:
-  cookieguard                                   run on the embedded NextAuth defaults
+  cookieguard                                   run on the embedded defaults
   cookieguard --upstream http://127.0.0.1:3000 --listen 0.0.0.0:8080
   cookieguard --config cookieguard.toml --mode report
   cookieguard check --config cookieguard.toml   validate and print the effective config

@@ -221,7 +221,7 @@ fn help_explains_the_tool() {
     assert!(output.status.success());
     let help = stdout(&output);
     for needle in [
-        "Reverse proxy for Next.js + NextAuth/Auth.js",
+        "Reverse proxy for Next.js and other Node apps",
         "--config <FILE>",
         "[env: COOKIEGUARD_CONFIG=]",
         "--upstream <URL>",
